@@ -1,0 +1,91 @@
+"""Model providers and how a model is named, agreed by client and server.
+
+A model is named ``provider/model-name`` (``anthropic/claude-sonnet-4-5``,
+``ollama/llama3.1``). The client reads each provider's credentials from the
+environment variables listed here and sends them with a stream request; the
+server builds an SDK client from them. Neither side keeps them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._errors import ErrorCode, PlancastError
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """How to reach one provider. ``sdk`` is the SDK the server drives."""
+
+    name: str
+    sdk: str  # "openai" or "anthropic"
+    key_env: str | None
+    base_url_env: str | None
+    key_required: bool
+    default_base_url: str | None = None
+    api_version_env: str | None = None
+
+
+PROVIDERS: dict[str, Provider] = {
+    p.name: p
+    for p in (
+        Provider("openai", "openai", "OPENAI_API_KEY", "OPENAI_BASE_URL", key_required=True),
+        Provider(
+            "anthropic", "anthropic", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", key_required=True
+        ),
+        Provider(
+            "azure",
+            "openai",
+            "AZURE_OPENAI_API_KEY",
+            "AZURE_OPENAI_ENDPOINT",
+            key_required=True,
+            api_version_env="OPENAI_API_VERSION",
+        ),
+        Provider(
+            "ollama",
+            "openai",
+            "OLLAMA_API_KEY",
+            "OLLAMA_BASE_URL",
+            key_required=False,
+            default_base_url="http://127.0.0.1:11434/v1",
+        ),
+    )
+}
+
+DEFAULT_MODELS: dict[str, str] = {
+    "openai": "openai/gpt-4.1",
+    "anthropic": "anthropic/claude-sonnet-4-5",
+    "azure": "azure/gpt-4.1",
+    "ollama": "ollama/llama3.1",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    provider: str
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> ModelSpec:
+        """Parse ``provider/model``.
+
+        Raises:
+            PlancastError: with code ``invalid_request`` for an unknown provider
+                or a missing model name.
+        """
+        provider, sep, name = text.strip().partition("/")
+        if not sep or not name:
+            raise PlancastError(
+                f"model {text!r} must be written provider/model, e.g. {DEFAULT_MODELS['openai']}",
+                code=ErrorCode.INVALID_REQUEST,
+            )
+        if provider not in PROVIDERS:
+            known = ", ".join(sorted(PROVIDERS))
+            raise PlancastError(
+                f"unknown provider {provider!r} in model {text!r}; known providers: {known}",
+                code=ErrorCode.INVALID_REQUEST,
+            )
+        return cls(provider, name)
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.name}"
