@@ -1,0 +1,77 @@
+"""The Starlette application, declared in one place: routes, errors, lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from plancast.server.config import Settings
+from plancast.server.domain.accounts import ensure_local_principal
+from plancast.server.domain.ids import new_id
+from plancast.server.store.database import create_engine, migrate
+from plancast.server.streams.engine import StreamService
+from plancast.server.streams.eventlog import EventLog
+from plancast.server.web import rest
+from plancast.server.web.auth import load_or_create_token
+from plancast.server.web.errors import EXCEPTION_HANDLERS
+from plancast.server.web.websocket import stream_socket
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.routing import WebSocketRoute
+
+logger = logging.getLogger("plancast.server")
+
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+
+
+def create_app(settings: Settings) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        engine = create_engine(settings.database_url)
+        await migrate(engine)
+        async with engine.begin() as conn:
+            principal = await ensure_local_principal(conn)
+        eventlog = EventLog(
+            engine, flush_ms=settings.event_flush_ms, flush_size=settings.event_flush_size
+        )
+        eventlog.start()
+        service = StreamService(
+            engine,
+            eventlog,
+            provider_timeout_s=settings.provider_timeout_s,
+            replica_id=new_id("rep"),
+        )
+        recovered = await service.recover(
+            only_expired=not settings.database_url.startswith("sqlite")
+        )
+        if recovered:
+            logger.info("marked %d interrupted stream(s) from an earlier run", recovered)
+        app.state.db = engine
+        app.state.streams = service
+        app.state.local_principal = principal
+        app.state.local_token = load_or_create_token(settings.data_dir)
+        logger.info("plancast server ready on %s:%d", settings.host, settings.port)
+        try:
+            yield
+        finally:
+            await service.shutdown()
+            await eventlog.close()
+            await engine.dispose()
+
+    middleware = []
+    if settings.host in ("127.0.0.1", "localhost", "::1"):
+        # Refuse other Host names on loopback: a second line against DNS rebinding.
+        middleware.append(
+            Middleware(TrustedHostMiddleware, allowed_hosts=[*LOOPBACK_HOSTS, "testserver"])
+        )
+    app = Starlette(
+        routes=[*rest.ROUTES, WebSocketRoute("/api/v1/streams", stream_socket)],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        middleware=middleware,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    return app

@@ -1,0 +1,57 @@
+"""``plancast-server``: read the settings, configure logging, serve."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from plancast.server.config import SETTINGS, Settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="plancast-server",
+        description="The plancast server: holds plans and streams model replies to clients. "
+        "Each setting can also come from the environment variable shown; a flag wins.",
+    )
+    for setting in SETTINGS:
+        default = "" if setting.default is None else f" Default: {setting.default}."
+        parser.add_argument(
+            setting.flag,
+            dest=setting.name,
+            type=setting.type if setting.type is not Path else str,
+            default=None,
+            metavar=setting.name.upper(),
+            help=f"{setting.help}{default} [env {setting.env}]",
+        )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.load({k: v for k, v in vars(args).items() if v is not None})
+    except ValueError as exc:
+        sys.exit(f"plancast-server: {exc}")
+
+    import uvicorn
+    from plancast.server import logs
+    from plancast.server.app import create_app
+    from plancast.shared import MAX_MESSAGE_BYTES
+
+    logs.configure(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
+        ws_max_size=MAX_MESSAGE_BYTES,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        http="httptools",
+        timeout_graceful_shutdown=10,
+    )

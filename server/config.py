@@ -1,0 +1,148 @@
+"""Server settings: one table, read once, typed, with a stated precedence.
+
+Precedence, highest first: command-line flag, environment variable, default.
+Every setting appears in ``SETTINGS`` with its help text; ``plancast-server
+--help`` is generated from it and docs/self-hosting.md lists it (a test checks
+that the two agree).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PORT = 7526  # "plan" on a phone keypad
+
+
+def default_data_dir() -> Path:
+    """Where local mode keeps its database and token: ``$XDG_DATA_HOME/plancast``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "plancast"
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    type: type
+    default: Any
+    help: str
+
+    @property
+    def env(self) -> str:
+        return "PLANCAST_" + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "host",
+        str,
+        "127.0.0.1",
+        "Address to bind. Loopback by default; see TLS before exposing it.",
+    ),
+    Setting("port", int, DEFAULT_PORT, "TCP port to listen on."),
+    Setting(
+        "data_dir",
+        Path,
+        None,
+        "Folder for the SQLite database and the local access token "
+        "(default: $XDG_DATA_HOME/plancast). Created if missing, mode 0700.",
+    ),
+    Setting(
+        "database_url",
+        str,
+        None,
+        "SQLAlchemy database URL (default: sqlite+aiosqlite:///DATA_DIR/plancast.db).",
+    ),
+    Setting(
+        "log_level",
+        str,
+        "info",
+        "Log level: debug, info, warning or error. Libraries that "
+        "could see provider keys never log below warning.",
+    ),
+    Setting(
+        "allowed_origins",
+        str,
+        "",
+        "Comma-separated browser origins allowed to open WebSockets "
+        "(default: none; clients that send no Origin header are allowed).",
+    ),
+    Setting(
+        "event_flush_ms",
+        int,
+        50,
+        "How long stream events may wait before they are written to the database in one batch.",
+    ),
+    Setting(
+        "event_flush_size", int, 200, "How many stream events are written in one batch at most."
+    ),
+    Setting("provider_timeout_s", float, 120.0, "Per-read timeout for model provider calls."),
+    Setting("max_request_bytes", int, 32 * 1024 * 1024, "Largest REST request body accepted."),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    data_dir: Path = Path()
+    database_url: str = ""
+    log_level: str = "info"
+    allowed_origins: tuple[str, ...] = ()
+    event_flush_ms: int = 50
+    event_flush_size: int = 200
+    provider_timeout_s: float = 120.0
+    max_request_bytes: int = 32 * 1024 * 1024
+
+    @classmethod
+    def load(
+        cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Resolve every setting from flags, then the environment, then defaults.
+
+        Raises:
+            ValueError: a value cannot be read as its setting's type; the text
+                names the setting and where the value came from.
+        """
+        environ = os.environ if environ is None else environ
+        overrides = overrides or {}
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw: Any = overrides.get(setting.name)
+            source = setting.flag
+            if raw is None and setting.env in environ:
+                raw, source = environ[setting.env], setting.env
+            if raw is None:
+                raw, source = setting.default, "default"
+            values[setting.name] = _coerce(setting, raw, source)
+        data_dir = values["data_dir"] or default_data_dir()
+        values["data_dir"] = Path(data_dir).expanduser().resolve()
+        if not values["database_url"]:
+            values["database_url"] = f"sqlite+aiosqlite:///{values['data_dir'] / 'plancast.db'}"
+        values["allowed_origins"] = tuple(
+            o.strip() for o in (values["allowed_origins"] or "").split(",") if o.strip()
+        )
+        if values["log_level"] not in ("debug", "info", "warning", "error"):
+            raise ValueError(
+                f"log_level must be debug, info, warning or error, not {values['log_level']!r}"
+            )
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def _coerce(setting: Setting, raw: Any, source: str) -> Any:
+    if raw is None or isinstance(raw, setting.type):
+        return raw
+    try:
+        return setting.type(raw)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"setting {setting.name} ({source}) must be a {setting.type.__name__}, got {raw!r}"
+        ) from None

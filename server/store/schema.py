@@ -1,0 +1,226 @@
+"""The database schema, in SQLAlchemy Core, for SQLite and PostgreSQL alike.
+
+Rules:
+
+1. Every row carries ``org_id``; every query filters on it (tenancy is checked
+   in one place, and the data itself can never be read across orgs by mistake).
+2. Plan content rows (context items, messages, changes) are immutable once
+   written. A plan version records which of them make up the plan's state, so
+   a version is a cheap snapshot and rewinding never destroys anything.
+3. At most one stream per plan branch is running. The partial unique index
+   ``uq_streams_running_branch`` enforces it atomically, across replicas.
+4. Migrations (``store/migrations``) are the only way this schema reaches a
+   database; this module is their ``target_metadata``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(40)
+
+
+def _created() -> Column[float]:
+    return Column("created_at", Float, nullable=False)  # epoch seconds, like every time here
+
+
+orgs = Table(
+    "orgs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(200), nullable=False),
+    _created(),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("email", String(320), nullable=True, unique=True),
+    _created(),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("org_id", ID, ForeignKey("orgs.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(20), nullable=False),
+    _created(),
+    PrimaryKeyConstraint("org_id", "user_id"),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, ForeignKey("orgs.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    _created(),
+)
+
+plans = Table(
+    "plans",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, ForeignKey("orgs.id", ondelete="CASCADE"), nullable=False),
+    Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("model", String(200), nullable=True),
+    _created(),
+    Column("updated_at", Float, nullable=True),
+    UniqueConstraint("project_id", "name", name="uq_plans_project_name"),
+    Index("ix_plans_org_project", "org_id", "project_id"),
+)
+
+versions = Table(
+    "versions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, nullable=False),
+    Column("plan_id", ID, ForeignKey("plans.id", ondelete="CASCADE"), nullable=False),
+    Column("parent_id", ID, nullable=True),
+    Column("number", Integer, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("state", Text, nullable=False),  # JSON: ids of the rows that make up the plan
+    _created(),
+    UniqueConstraint("plan_id", "number", name="uq_versions_plan_number"),
+)
+
+branches = Table(
+    "branches",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, nullable=False),
+    Column("plan_id", ID, ForeignKey("plans.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("head_id", ID, nullable=False),
+    _created(),
+    UniqueConstraint("plan_id", "name", name="uq_branches_plan_name"),
+)
+
+context_items = Table(
+    "context_items",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, nullable=False),
+    Column("plan_id", ID, ForeignKey("plans.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(20), nullable=False),  # file | note | stdin
+    Column("name", Text, nullable=False),  # project-relative path, or a note's title
+    Column("content", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("tokens", Integer, nullable=False),
+    _created(),
+    Index("ix_context_items_plan", "plan_id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, nullable=False),
+    Column("plan_id", ID, ForeignKey("plans.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(20), nullable=False),  # user | assistant
+    Column("mode", String(20), nullable=False),  # tell | chat | continue
+    Column("content", Text, nullable=False),
+    Column("status", String(20), nullable=False),  # complete | partial
+    Column("stream_id", ID, nullable=True),
+    _created(),
+    Index("ix_messages_plan", "plan_id"),
+)
+
+changes = Table(
+    "changes",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, nullable=False),
+    Column("plan_id", ID, ForeignKey("plans.id", ondelete="CASCADE"), nullable=False),
+    Column("stream_id", ID, nullable=True),
+    Column("position", Integer, nullable=False),  # order within the reply
+    Column("path", Text, nullable=False),
+    Column("op", Text, nullable=False),  # JSON of a plancast.shared FileOp
+    _created(),
+    Index("ix_changes_plan", "plan_id"),
+)
+
+streams = Table(
+    "streams",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, nullable=False),
+    Column("plan_id", ID, ForeignKey("plans.id", ondelete="CASCADE"), nullable=False),
+    Column("branch", String(64), nullable=False),
+    Column("mode", String(20), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column(
+        "status", String(20), nullable=False
+    ),  # running | finished | stopped | failed | interrupted
+    Column("error_code", String(40), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("last_seq", Integer, nullable=False, server_default=text("0")),
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_expires_at", Float, nullable=True),
+    UniqueConstraint("org_id", "request_id", name="uq_streams_org_request"),
+    Index(
+        "uq_streams_running_branch",
+        "plan_id",
+        "branch",
+        unique=True,
+        sqlite_where=text("status = 'running'"),
+        postgresql_where=text("status = 'running'"),
+    ),
+    Index("ix_streams_plan", "plan_id"),
+)
+
+stream_events = Table(
+    "stream_events",
+    metadata,
+    Column("stream_id", ID, ForeignKey("streams.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("type", String(20), nullable=False),
+    Column("data", Text, nullable=False),  # JSON of the event's fields
+    PrimaryKeyConstraint("stream_id", "seq"),
+)
+
+usage = Table(
+    "usage",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, nullable=False),
+    Column("plan_id", ID, nullable=False),
+    Column("stream_id", ID, nullable=True),
+    Column("model", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("input_tokens", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=False),
+    Column("first_token_ms", Integer, nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+    _created(),
+    Index("ix_usage_org", "org_id"),
+)

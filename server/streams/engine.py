@@ -1,0 +1,430 @@
+"""The stream engine: starts, runs, stops and recovers plan streams.
+
+Rules:
+
+1. A stream belongs to the server. ``start`` records it, spawns its task and
+   returns; the task runs to its end whether or not anyone watches. Stopping
+   is a command (``stop``); a watcher going away changes nothing.
+2. Every stream ends with exactly one ``End`` event, and its reply (partial if
+   it did not finish) joins the conversation in the same version as the
+   changes it proposed. ``End`` is published after that version is committed,
+   so a client that sees it can read the changes at once.
+3. The stream's ``Credentials`` are wiped in a ``finally`` the moment the model
+   calls are over, on every path: finished, stopped, failed, shut down.
+4. A request id makes ``start`` idempotent: a retried start attaches to the
+   stream the first attempt created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from plancast.server.domain import changes as changes_domain
+from plancast.server.domain import context as context_domain
+from plancast.server.domain import convo, plans, versions
+from plancast.server.domain.ids import new_id, now
+from plancast.server.domain.principal import Action, Principal, authorize
+from plancast.server.errors import InvalidRequest
+from plancast.server.llm import calls, prompts
+from plancast.server.llm.credentials import Credentials
+from plancast.server.llm.types import ChatRequest, TextDelta, Usage
+from plancast.server.store.schema import stream_events
+from plancast.server.store.schema import usage as usage_table
+from plancast.server.streams import records
+from plancast.server.streams.eventlog import EventLog, event_row, read_events
+from plancast.server.streams.live import LiveStream
+from plancast.server.streams.registry import StreamRegistry
+from plancast.shared import (
+    BlockOpened,
+    ChangeEvent,
+    Delta,
+    End,
+    ErrorCode,
+    FileOp,
+    ModelSpec,
+    OpParsed,
+    ParseProblem,
+    PlancastError,
+    ReplyEvent,
+    ReplyParser,
+    StartStream,
+    Status,
+    StreamEvent,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+logger = logging.getLogger("plancast.server.streams")
+
+
+@dataclass(frozen=True, slots=True)
+class StartedStream:
+    stream_id: str
+    plan_id: str
+    branch: str
+
+
+class StreamService:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        eventlog: EventLog,
+        *,
+        provider_timeout_s: float,
+        replica_id: str,
+    ) -> None:
+        self._db = engine
+        self._eventlog = eventlog
+        self._timeout = provider_timeout_s
+        self._replica = replica_id
+        self.registry = StreamRegistry()
+
+    # -- commands -------------------------------------------------------------------------
+
+    async def start(self, principal: Principal, request: StartStream) -> StartedStream:
+        """Record and launch a stream.
+
+        Raises:
+            NotFound: unknown plan or branch.
+            Busy: the branch already runs a stream.
+            PlancastError: ``missing_credentials`` or ``invalid_request`` before any work.
+        """
+        authorize(principal, Action.WRITE)
+        model = ModelSpec.parse(request.model)
+        credentials = Credentials(request.credentials)
+        try:
+            credentials.require(model.provider)  # fail before any work
+            async with self._db.begin() as conn:
+                existing = await records.by_request_id(conn, principal.org_id, request.request_id)
+                if existing is not None:
+                    credentials.wipe()
+                    if existing.plan_id != request.plan_id:
+                        raise InvalidRequest("request_id was already used for another plan")
+                    return StartedStream(existing.id, existing.plan_id, existing.branch)
+                await plans.get_plan(conn, principal.org_id, request.plan_id)
+                await versions.head(conn, principal.org_id, request.plan_id, request.branch)
+                stream_id = new_id("st")
+                await records.insert_running(
+                    conn,
+                    stream_id=stream_id,
+                    org_id=principal.org_id,
+                    plan_id=request.plan_id,
+                    branch=request.branch,
+                    mode=request.mode,
+                    model=str(model),
+                    request_id=request.request_id,
+                    owner=self._replica,
+                )
+                if request.mode != "continue":
+                    message = await convo.insert_message(
+                        conn,
+                        principal.org_id,
+                        request.plan_id,
+                        role="user",
+                        mode=request.mode,
+                        content=request.prompt,
+                        stream_id=stream_id,
+                    )
+                    await versions.commit(
+                        conn,
+                        principal.org_id,
+                        request.plan_id,
+                        request.branch,
+                        "prompt",
+                        _clip(request.prompt),
+                        lambda s: _append_messages(s, [message.id]),
+                    )
+                await plans.touch(conn, principal.org_id, request.plan_id)
+        except BaseException:
+            credentials.wipe()
+            raise
+        live = LiveStream(stream_id, principal.org_id, request.plan_id, request.branch)
+        self.registry.add(live)
+        live.task = asyncio.create_task(
+            self._run(live, request.mode, model, credentials), name=f"stream-{stream_id}"
+        )
+        logger.info(
+            "stream %s started plan=%s branch=%s mode=%s model=%s",
+            stream_id,
+            request.plan_id,
+            request.branch,
+            request.mode,
+            model,
+        )
+        return StartedStream(stream_id, request.plan_id, request.branch)
+
+    async def stop(self, principal: Principal, stream_id: str) -> bool:
+        """Ask a running stream to stop; returns False if it had already ended."""
+        authorize(principal, Action.WRITE)
+        live = self.registry.get(stream_id, principal.org_id)
+        if live is None:  # ended long ago (or runs on another replica: a later issue)
+            async with self._db.connect() as conn:
+                await records.get(conn, principal.org_id, stream_id)  # NotFound across orgs
+            return False
+        if live.ended or live.task is None or live.stop_requested:
+            return False
+        live.stop_requested = True
+        live.task.cancel()
+        return True
+
+    async def follow(
+        self, principal: Principal, stream_id: str, after: int
+    ) -> AsyncIterator[StreamEvent]:
+        """Every event of a stream after ``after``, then the live ones, until ``End``."""
+        authorize(principal, Action.READ)
+        live = self.registry.get(stream_id, principal.org_id)
+        if live is not None:
+            async for event in live.follow(after):
+                yield event
+            return
+        async with self._db.connect() as conn:
+            await records.get(conn, principal.org_id, stream_id)  # NotFound across orgs
+            stored = await read_events(conn, stream_id, after)
+        for event in stored:
+            yield event
+
+    async def shutdown(self) -> None:
+        """Stop every running stream (they end as interrupted) and wait for them."""
+        running = self.registry.running()
+        for live in running:
+            live.stop_requested = True
+            if live.task is not None:
+                live.task.cancel()
+        await asyncio.gather(*(s.task for s in running if s.task), return_exceptions=True)
+
+    # -- the run --------------------------------------------------------------------------
+
+    async def _run(
+        self, live: LiveStream, mode: str, model: ModelSpec, credentials: Credentials
+    ) -> None:
+        reply: list[str] = []
+        ops: list[tuple[str, FileOp]] = []
+        problems: list[str] = []
+        parser = ReplyParser()
+        status, error = "finished", None
+        started = time.monotonic()
+        first_token: float | None = None
+        usage: Usage | None = None
+
+        def publish(kind: type[StreamEvent], **fields: object) -> None:
+            self._eventlog.append(live.emit(kind, **fields))
+
+        def handle(events: list[ReplyEvent]) -> None:
+            for event in events:
+                if isinstance(event, BlockOpened):
+                    publish(Status, stage="building", detail=event.path)
+                elif isinstance(event, OpParsed) and mode != "chat":
+                    change_id = new_id("chg")
+                    ops.append((change_id, event.op))
+                    publish(ChangeEvent, change_id=change_id, path=event.op.path, op=event.op.OP)
+                elif isinstance(event, ParseProblem):
+                    problems.append(event.message)
+                    publish(Status, stage="problem", detail=event.message)
+
+        try:
+            publish(Status, stage="planning", detail=str(model))
+            async with self._db.connect() as conn:
+                context = await context_domain.list_items(
+                    conn, live.org_id, live.plan_id, live.branch, with_content=True
+                )
+                history = await convo.list_messages(conn, live.org_id, live.plan_id, live.branch)
+            request = ChatRequest(
+                model=model,
+                system=prompts.system_prompt(mode, context),
+                messages=prompts.conversation(history, None),
+            )
+            async for output in calls.stream_chat(request, credentials, timeout=self._timeout):
+                if isinstance(output, TextDelta):
+                    if first_token is None:
+                        first_token = time.monotonic()
+                    reply.append(output.text)
+                    publish(Delta, text=output.text)
+                    handle(parser.feed(output.text))
+                else:
+                    usage = output
+            handle(parser.finish())
+        except asyncio.CancelledError:
+            status = "stopped" if live.stop_requested else "interrupted"
+        except PlancastError as exc:
+            status, error = "failed", exc
+        except Exception:
+            logger.exception("stream %s failed", live.id)
+            status = "failed"
+            error = PlancastError("internal error while streaming; the partial reply was kept")
+        finally:
+            credentials.wipe()
+        await self._finish(
+            live, mode, model, reply, ops, status, error, usage, started, first_token
+        )
+
+    async def _finish(
+        self,
+        live: LiveStream,
+        mode: str,
+        model: ModelSpec,
+        reply: list[str],
+        ops: list[tuple[str, FileOp]],
+        status: str,
+        error: PlancastError | None,
+        usage: Usage | None,
+        started: float,
+        first_token: float | None,
+    ) -> None:
+        text = "".join(reply)
+        code = str(error.code) if error else None
+        message = error.message if error else None
+        try:
+            await self._eventlog.flush()
+            async with self._db.begin() as conn:
+                await self._record_reply(conn, live, mode, text, ops, status)
+                if usage is not None or first_token is not None:
+                    await conn.execute(
+                        usage_table.insert().values(
+                            id=new_id("use"),
+                            org_id=live.org_id,
+                            plan_id=live.plan_id,
+                            stream_id=live.id,
+                            model=str(model),
+                            role="planner",
+                            input_tokens=usage.input_tokens if usage else 0,
+                            output_tokens=usage.output_tokens if usage else 0,
+                            first_token_ms=_ms(first_token - started) if first_token else None,
+                            duration_ms=_ms(time.monotonic() - started),
+                            created_at=now(),
+                        )
+                    )
+                await records.finish(
+                    conn,
+                    live.id,
+                    status=status,
+                    last_seq=live.last_seq + 1,
+                    error_code=code,
+                    error_message=message,
+                )
+            end = live.emit(
+                End, status=status, error_code=code, error_message=message, changes=len(ops)
+            )
+            self._eventlog.append(end)
+            await self._eventlog.flush()
+        except Exception:
+            logger.exception("stream %s could not be finalised", live.id)
+            if not live.ended:
+                live.emit(
+                    End,
+                    status="failed",
+                    error_code=ErrorCode.INTERNAL,
+                    error_message="the stream could not be saved",
+                    changes=0,
+                )
+        finally:
+            self.registry.mark_ended(live.id)
+        logger.info(
+            "stream %s ended status=%s events=%d reply_chars=%d changes=%d",
+            live.id,
+            status,
+            live.last_seq,
+            len(text),
+            len(ops),
+        )
+
+    @staticmethod
+    async def _record_reply(
+        conn: AsyncConnection,
+        live: LiveStream,
+        mode: str,
+        text: str,
+        ops: list[tuple[str, FileOp]],
+        status: str,
+    ) -> None:
+        """Add the reply and its changes to the plan in one version."""
+        if not text and not ops:
+            return
+        message = await convo.insert_message(
+            conn,
+            live.org_id,
+            live.plan_id,
+            role="assistant",
+            mode=mode,
+            content=text,
+            status="complete" if status == "finished" else "partial",
+            stream_id=live.id,
+        )
+        await changes_domain.insert_changes(
+            conn,
+            live.org_id,
+            live.plan_id,
+            live.id,
+            [op for _, op in ops],
+            ids=[cid for cid, _ in ops],
+        )
+
+        def mutate(state: versions.PlanState) -> versions.PlanState:
+            state = _append_messages(state, [message.id])
+            return versions.PlanState(
+                state.context,
+                state.messages,
+                state.changes + tuple((cid, "pending") for cid, _ in ops),
+            )
+
+        what = f"reply ({status})" + (f" with {len(ops)} change(s)" if ops else "")
+        await versions.commit(conn, live.org_id, live.plan_id, live.branch, "reply", what, mutate)
+
+    # -- recovery -------------------------------------------------------------------------
+
+    async def recover(self, *, only_expired: bool) -> int:
+        """Mark streams no process runs any more as interrupted, keeping their partial reply.
+
+        Their reply is rebuilt from the persisted ``delta`` events, reparsed for
+        changes, and added to the conversation, so ``continue`` picks up from it.
+        """
+        async with self._db.connect() as conn:
+            orphans = await records.orphaned(conn, only_expired=only_expired)
+        for stream_id, org_id in orphans:
+            async with self._db.begin() as conn:
+                record = await records.get(conn, org_id, stream_id)
+                events = await read_events(conn, stream_id, 0)
+                text = "".join(e.text for e in events if isinstance(e, Delta))
+                ops: list[tuple[str, FileOp]] = []
+                if record.mode != "chat":
+                    parser = ReplyParser()
+                    parsed = parser.feed(text) + parser.finish()
+                    ops = [(new_id("chg"), e.op) for e in parsed if isinstance(e, OpParsed)]
+                live = LiveStream(stream_id, org_id, record.plan_id, record.branch)
+                await self._record_reply(conn, live, record.mode, text, ops, "interrupted")
+                last = events[-1].seq if events else 0
+                message = "the server stopped while this stream ran; the partial reply was kept"
+                end = End(
+                    stream_id=stream_id,
+                    seq=last + 1,
+                    status="interrupted",
+                    error_code=None,
+                    error_message=message,
+                    changes=len(ops),
+                )
+                await conn.execute(stream_events.insert(), [event_row(end)])
+                await records.finish(
+                    conn,
+                    stream_id,
+                    status="interrupted",
+                    last_seq=end.seq,
+                    error_code=None,
+                    error_message=message,
+                )
+            logger.info("stream %s marked interrupted; kept %d reply chars", stream_id, len(text))
+        return len(orphans)
+
+
+def _append_messages(state: versions.PlanState, ids: list[str]) -> versions.PlanState:
+    return versions.PlanState(state.context, state.messages + tuple(ids), state.changes)
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)

@@ -1,0 +1,68 @@
+"""A running stream's events in memory, and the watchers that follow them.
+
+Rules:
+
+1. ``emit`` gives each event the next sequence number (1, 2, 3 …) and appends
+   it; events are never dropped or reordered while the stream is live.
+2. A watcher is only a cursor: it reads ``events_after(cursor)`` and waits for
+   more. Because no watcher has a queue of its own, a slow watcher can never
+   slow the stream or the other watchers, and attaching cannot race publishing:
+   there is no gap and no duplicate by construction.
+3. ``end`` is called once, with the ``End`` event, which is always the last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from plancast.shared import End, StreamEvent
+
+
+class LiveStream:
+    def __init__(self, stream_id: str, org_id: str, plan_id: str, branch: str) -> None:
+        self.id = stream_id
+        self.org_id = org_id
+        self.plan_id = plan_id
+        self.branch = branch
+        self.events: list[StreamEvent] = []
+        self.task: asyncio.Task[None] | None = None
+        self.stop_requested = False
+        self._changed = asyncio.Event()
+
+    @property
+    def last_seq(self) -> int:
+        return len(self.events)
+
+    @property
+    def ended(self) -> bool:
+        return bool(self.events) and isinstance(self.events[-1], End)
+
+    def emit(self, kind: type[StreamEvent], **fields: Any) -> StreamEvent:
+        """Number and publish one event; returns it."""
+        if self.ended:
+            raise RuntimeError(f"stream {self.id} already ended")
+        event = kind(stream_id=self.id, seq=len(self.events) + 1, **fields)
+        self.events.append(event)
+        # Wake every waiting watcher, then arm a fresh flag for the next event.
+        self._changed.set()
+        self._changed = asyncio.Event()
+        return event
+
+    def events_after(self, seq: int) -> list[StreamEvent]:
+        return self.events[seq:]
+
+    async def follow(self, after: int) -> AsyncIterator[StreamEvent]:
+        """Every event after ``after``, then live ones, until ``End``."""
+        cursor = after
+        while True:
+            changed = self._changed
+            batch = self.events[cursor:]
+            for event in batch:
+                yield event
+            cursor += len(batch)
+            if self.ended and cursor >= len(self.events):
+                return
+            if not batch:
+                await changed.wait()

@@ -1,0 +1,170 @@
+"""Stream rows in the database: one per stream, with its status and lease.
+
+The partial unique index on (plan, branch) for running streams makes
+``insert_running`` the atomic "one active stream per branch" check, whichever
+replica asks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from plancast.server.domain.ids import now
+from plancast.server.errors import Busy, NotFound
+from plancast.server.store.schema import streams
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+LEASE_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecord:
+    id: str
+    plan_id: str
+    branch: str
+    mode: str
+    model: str
+    request_id: str
+    status: str
+    error_code: str | None
+    error_message: str | None
+    last_seq: int
+    started_at: float
+    ended_at: float | None
+
+
+_COLUMNS = (
+    streams.c.id,
+    streams.c.plan_id,
+    streams.c.branch,
+    streams.c.mode,
+    streams.c.model,
+    streams.c.request_id,
+    streams.c.status,
+    streams.c.error_code,
+    streams.c.error_message,
+    streams.c.last_seq,
+    streams.c.started_at,
+    streams.c.ended_at,
+)
+
+
+async def insert_running(
+    conn: AsyncConnection,
+    *,
+    stream_id: str,
+    org_id: str,
+    plan_id: str,
+    branch: str,
+    mode: str,
+    model: str,
+    request_id: str,
+    owner: str,
+) -> None:
+    """Record a new running stream.
+
+    Raises:
+        Busy: the branch already has a running stream (named in the error).
+    """
+    at = now()
+    try:
+        async with conn.begin_nested():
+            await conn.execute(
+                streams.insert().values(
+                    id=stream_id,
+                    org_id=org_id,
+                    plan_id=plan_id,
+                    branch=branch,
+                    mode=mode,
+                    model=model,
+                    request_id=request_id,
+                    status="running",
+                    last_seq=0,
+                    started_at=at,
+                    lease_owner=owner,
+                    lease_expires_at=at + LEASE_S,
+                )
+            )
+    except IntegrityError:
+        running = await conn.scalar(
+            select(streams.c.id).where(
+                streams.c.plan_id == plan_id,
+                streams.c.branch == branch,
+                streams.c.status == "running",
+            )
+        )
+        if running is None:  # the request id was reused: not a busy branch
+            raise
+        raise Busy(
+            f"branch {branch!r} of this plan is busy with stream {running}; "
+            f"attach with `plancast connect {running}` or stop it first",
+            stream_id=running,
+        ) from None
+
+
+async def by_request_id(conn: AsyncConnection, org_id: str, request_id: str) -> StreamRecord | None:
+    row = (
+        await conn.execute(
+            select(*_COLUMNS).where(streams.c.org_id == org_id, streams.c.request_id == request_id)
+        )
+    ).first()
+    return StreamRecord(*row) if row else None
+
+
+async def get(conn: AsyncConnection, org_id: str, stream_id: str) -> StreamRecord:
+    row = (
+        await conn.execute(
+            select(*_COLUMNS).where(streams.c.org_id == org_id, streams.c.id == stream_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"no stream {stream_id!r}")
+    return StreamRecord(*row)
+
+
+async def list_for_plan(conn: AsyncConnection, org_id: str, plan_id: str) -> list[StreamRecord]:
+    rows = await conn.execute(
+        select(*_COLUMNS)
+        .where(streams.c.org_id == org_id, streams.c.plan_id == plan_id)
+        .order_by(streams.c.started_at)
+    )
+    return [StreamRecord(*row) for row in rows]
+
+
+async def finish(
+    conn: AsyncConnection,
+    stream_id: str,
+    *,
+    status: str,
+    last_seq: int,
+    error_code: str | None,
+    error_message: str | None,
+) -> None:
+    await conn.execute(
+        streams.update()
+        .where(streams.c.id == stream_id)
+        .values(
+            status=status,
+            last_seq=last_seq,
+            error_code=error_code,
+            error_message=error_message,
+            ended_at=now(),
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+    )
+
+
+async def orphaned(conn: AsyncConnection, *, only_expired: bool) -> list[tuple[str, str]]:
+    """Running streams that no live process runs any more: (stream id, org id) pairs.
+
+    With a single server on SQLite every running stream found at start-up is an
+    orphan; with replicas, only those whose lease expired (``only_expired``).
+    """
+    query = select(streams.c.id, streams.c.org_id).where(streams.c.status == "running")
+    if only_expired:
+        query = query.where(streams.c.lease_expires_at < now())
+    rows = await conn.execute(query)
+    return [(sid, org) for sid, org in rows]

@@ -1,0 +1,64 @@
+"""The one place where exceptions become responses, in one shape.
+
+Every error response is ``{"error": {"code": …, "message": …}}`` with the HTTP
+status ``server.errors.HTTP_STATUS`` gives its code. Unexpected exceptions are
+logged here (the only place) and answered with ``internal`` and no detail.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from plancast.server.errors import HTTP_STATUS
+from plancast.shared import ErrorCode, PlancastError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+logger = logging.getLogger("plancast.server.web")
+
+_HTTP_CODES = {
+    400: ErrorCode.INVALID_REQUEST,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.INVALID_REQUEST,
+    413: ErrorCode.MESSAGE_TOO_LARGE,
+}
+
+
+def error_response(code: ErrorCode, message: str, status: int | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": str(code), "message": message}},
+        status_code=status or HTTP_STATUS.get(code, 500),
+    )
+
+
+async def plancast_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PlancastError)
+    return error_response(exc.code, exc.message)
+
+
+async def http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, ErrorCode.INVALID_REQUEST)
+    message = "no such route" if exc.status_code == 404 else str(exc.detail)
+    return error_response(code, message, exc.status_code)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    logger.error(
+        "unhandled %s on %s %s",
+        type(exc).__name__,
+        request.method,
+        request.url.path,
+        exc_info=exc,
+    )
+    return error_response(ErrorCode.INTERNAL, "internal server error")
+
+
+EXCEPTION_HANDLERS = {
+    PlancastError: plancast_error,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

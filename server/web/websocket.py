@@ -1,0 +1,156 @@
+"""The stream WebSocket at ``/api/v1/streams``.
+
+One connection can start, follow and stop any number of streams. It is only a
+window on them: closing it stops nothing (DESIGN invariant 1).
+
+Each followed stream has a follower task that reads events at its own pace and
+puts frames on the connection's outbound queue; one sender task writes them.
+A slow connection therefore only delays itself. A malformed or unknown message
+gets a typed ``error`` reply and the connection carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from plancast.server.domain.principal import Principal
+from plancast.server.streams.engine import StreamService
+from plancast.server.web.auth import authenticate
+from plancast.shared import (
+    SUBPROTOCOL,
+    Attach,
+    Error,
+    ErrorCode,
+    Message,
+    Ping,
+    PlancastError,
+    Pong,
+    RemoteProtocolError,
+    Started,
+    StartStream,
+    Stop,
+    decode_client,
+    encode,
+)
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+logger = logging.getLogger("plancast.server.web")
+
+OUTBOUND_QUEUE = 256
+CLOSE_UNSUPPORTED = 4400
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN_ORIGIN = 4403
+
+
+async def stream_socket(ws: WebSocket) -> None:
+    settings = ws.app.state.settings
+    origin = ws.headers.get("origin")
+    if origin is not None and origin not in settings.allowed_origins:
+        await ws.close(code=CLOSE_FORBIDDEN_ORIGIN, reason="origin not allowed")
+        return
+    if SUBPROTOCOL not in ws.scope.get("subprotocols", []):
+        await ws.accept()
+        await ws.close(code=CLOSE_UNSUPPORTED, reason=f"use the {SUBPROTOCOL} subprotocol")
+        return
+    try:
+        principal = authenticate(ws)
+    except PlancastError as exc:
+        await ws.accept(subprotocol=SUBPROTOCOL)
+        await ws.close(code=CLOSE_UNAUTHORIZED, reason=exc.message[:120])
+        return
+    await ws.accept(subprotocol=SUBPROTOCOL)
+    await _Connection(ws, principal, ws.app.state.streams).run()
+
+
+class _Connection:
+    def __init__(self, ws: WebSocket, principal: Principal, service: StreamService) -> None:
+        self.ws = ws
+        self.principal = principal
+        self.service = service
+        self.outbound: asyncio.Queue[str] = asyncio.Queue(OUTBOUND_QUEUE)
+        self.followers: dict[str, asyncio.Task[None]] = {}
+
+    async def run(self) -> None:
+        sender = asyncio.create_task(self._send_loop())
+        try:
+            while True:
+                frame = await self.ws.receive()
+                if frame["type"] == "websocket.disconnect":
+                    break
+                data = frame.get("text")
+                if data is None:
+                    data = frame.get("bytes") or b""
+                await self._handle(data)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            for task in self.followers.values():
+                task.cancel()
+            sender.cancel()
+            await asyncio.gather(sender, *self.followers.values(), return_exceptions=True)
+
+    async def _send_loop(self) -> None:
+        while True:
+            text = await self.outbound.get()
+            await self.ws.send_text(text)
+
+    async def _reply(self, message: Message) -> None:
+        await self.outbound.put(encode(message))
+
+    async def _handle(self, data: str | bytes) -> None:
+        request_id: str | None = None
+        try:
+            message = decode_client(data)
+            if isinstance(message, StartStream):
+                request_id = message.request_id
+                started = await self.service.start(self.principal, message)
+                await self._reply(
+                    Started(
+                        request_id=message.request_id,
+                        stream_id=started.stream_id,
+                        plan_id=started.plan_id,
+                        branch=started.branch,
+                    )
+                )
+                self._follow(started.stream_id, 0)
+            elif isinstance(message, Attach):
+                self._follow(message.stream_id, message.after)
+            elif isinstance(message, Stop):
+                if not await self.service.stop(self.principal, message.stream_id):
+                    await self._reply(
+                        Error(
+                            code=ErrorCode.CONFLICT,
+                            message="the stream has already ended",
+                            stream_id=message.stream_id,
+                        )
+                    )
+            elif isinstance(message, Ping):
+                await self._reply(Pong(nonce=message.nonce))
+        except RemoteProtocolError as exc:
+            await self._reply(Error(code=exc.code, message=exc.message))
+        except PlancastError as exc:
+            await self._reply(Error(code=exc.code, message=exc.message, request_id=request_id))
+        except Exception:
+            logger.exception("stream socket message failed")
+            await self._reply(
+                Error(code=ErrorCode.INTERNAL, message="internal error", request_id=request_id)
+            )
+
+    def _follow(self, stream_id: str, after: int) -> None:
+        previous = self.followers.pop(stream_id, None)
+        if previous is not None:
+            previous.cancel()
+        self.followers[stream_id] = asyncio.create_task(self._forward(stream_id, after))
+
+    async def _forward(self, stream_id: str, after: int) -> None:
+        try:
+            async for event in self.service.follow(self.principal, stream_id, after):
+                await self.outbound.put(encode(event))
+        except PlancastError as exc:
+            await self._reply(Error(code=exc.code, message=exc.message, stream_id=stream_id))
+        except Exception:
+            logger.exception("following stream %s failed", stream_id)
+            await self._reply(
+                Error(code=ErrorCode.INTERNAL, message="internal error", stream_id=stream_id)
+            )
