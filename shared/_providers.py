@@ -25,6 +25,17 @@ class Provider:
     default_base_url: str | None = None
     api_version_env: str | None = None
 
+    def needs_key(self, base_url: str | None) -> bool:
+        """Whether a request must carry a key.
+
+        OpenAI-compatible servers reached through ``OPENAI_BASE_URL`` (vLLM,
+        LM Studio, a local proxy) often need none, so a custom base URL for
+        the ``openai`` provider makes the key optional.
+        """
+        if self.name == "openai" and base_url:
+            return False
+        return self.key_required
+
 
 PROVIDERS: dict[str, Provider] = {
     p.name: p

@@ -50,7 +50,7 @@ class Credentials:
         found = self.get(provider)
         if found is None:
             found = ProviderCredentials(provider)
-        if spec.key_required and not found.api_key:
+        if spec.needs_key(found.base_url) and not found.api_key:
             raise PlancastError(
                 f"no {provider} key was sent with this request; set {spec.key_env} "
                 "where you run plancast",

@@ -1,0 +1,126 @@
+"""The WebSocket half of the API client: start, follow and stop streams."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from plancast.client.api.errors import ApiError, ServerUnavailable
+from plancast.client.config import ClientConfig
+from plancast.shared import (
+    MAX_MESSAGE_BYTES,
+    SUBPROTOCOL,
+    Attach,
+    End,
+    Error,
+    ErrorCode,
+    Message,
+    Pong,
+    Started,
+    StartStream,
+    Stop,
+    StreamEvent,
+    decode_server,
+    encode,
+)
+
+
+class StreamConnection:
+    """One WebSocket to the server. Use as a context manager."""
+
+    def __init__(self, config: ClientConfig, *, open_timeout: float = 10.0) -> None:
+        self._config = config
+        self._open_timeout = open_timeout
+        self._ws: Any = None
+
+    def __enter__(self) -> StreamConnection:
+        from websockets.exceptions import InvalidHandshake, InvalidStatus
+        from websockets.sync.client import connect
+
+        headers = {"Authorization": f"Bearer {self._config.token}"} if self._config.token else {}
+        try:
+            self._ws = connect(
+                self._config.ws_url,
+                subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                additional_headers=headers,
+                compression=None,
+                max_size=MAX_MESSAGE_BYTES,
+                open_timeout=self._open_timeout,
+            )
+        except InvalidStatus as exc:
+            raise ApiError(
+                ErrorCode.UNAUTHORIZED,
+                f"the server refused the stream connection (HTTP {exc.response.status_code})",
+            ) from None
+        except (OSError, InvalidHandshake, TimeoutError):
+            raise ServerUnavailable(self._config.server) from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._ws is not None:
+            self._ws.close()
+
+    def send(self, message: Message) -> None:
+        self._ws.send(encode(message))
+
+    def receive(self, timeout: float | None = None) -> Message:
+        """The next message from the server.
+
+        Raises:
+            ApiError: the connection closed (with its close code's meaning).
+            TimeoutError: nothing arrived within ``timeout``.
+        """
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            frame = self._ws.recv(timeout=timeout)
+        except ConnectionClosed as exc:
+            reason = exc.rcvd.reason if exc.rcvd is not None else ""
+            code = exc.rcvd.code if exc.rcvd is not None else None
+            if code == 4401:
+                raise ApiError(ErrorCode.UNAUTHORIZED, reason or "not authorized") from None
+            raise ApiError(
+                ErrorCode.INTERNAL,
+                "the connection to the server closed; the stream goes on there: "
+                "`plancast convo` shows what it wrote",
+            ) from None
+        return decode_server(frame)
+
+    def start(self, request: StartStream) -> Started:
+        """Send ``start`` and wait for ``started``.
+
+        Raises:
+            ApiError: the server refused (busy branch, unknown plan, missing key …).
+        """
+        self.send(request)
+        while True:
+            message = self.receive()
+            if isinstance(message, Started) and message.request_id == request.request_id:
+                return message
+            if isinstance(message, Error):
+                raise ApiError(ErrorCode(message.code), message.message)
+
+    def attach(self, stream_id: str, after: int = 0) -> None:
+        self.send(Attach(stream_id=stream_id, after=after))
+
+    def stop(self, stream_id: str) -> None:
+        self.send(Stop(stream_id=stream_id))
+
+    def events(self, stream_id: str) -> Iterator[StreamEvent]:
+        """The events of ``stream_id`` in order, ending with its ``End``.
+
+        Raises:
+            ApiError: the server sent an error about this stream.
+        """
+        while True:
+            message = self.receive()
+            if isinstance(message, StreamEvent) and message.stream_id == stream_id:
+                yield message
+                if isinstance(message, End):
+                    return
+            elif isinstance(message, Error) and message.stream_id in (stream_id, None):
+                if message.code == ErrorCode.CONFLICT:
+                    continue  # "already ended" after a stop: the End event follows
+                raise ApiError(ErrorCode(message.code), message.message)
+            elif isinstance(message, Pong):
+                continue

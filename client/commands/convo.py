@@ -1,0 +1,27 @@
+"""``convo``: the plan's conversation."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from plancast.client.session import Session
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("convo", help="show the plan's conversation")
+    p.set_defaults(func=convo)
+
+
+def convo(session: Session, args: argparse.Namespace) -> int:
+    messages = session.api.get(f"/plans/{session.plan_id}/convo")["messages"]
+    out = session.output
+    if not messages:
+        out.line('no conversation yet; `plancast tell "…"` starts one')
+    for message in messages:
+        who = "you" if message["role"] == "user" else "plancast"
+        flag = "" if message["status"] == "complete" else f" [{message['status']}]"
+        out.line(f"── {who} ({message['mode']}){flag}", "bold", "cyan")
+        out.line(message["content"].rstrip("\n"))
+        out.line()
+    return 0

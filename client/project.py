@@ -1,0 +1,76 @@
+"""The binding between a directory and a plancast project.
+
+``plancast new`` writes ``.plancast/project.json`` at the project root (with a
+``.gitignore`` of ``*`` beside it, so the folder never lands in the user's
+repository). Commands run anywhere below the root find it by walking up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from plancast.shared import ErrorCode, PlancastError
+
+DIR = ".plancast"
+FILE = "project.json"
+
+
+@dataclass(slots=True)
+class ProjectBinding:
+    root: Path
+    project_id: str
+    plan_id: str | None = None
+
+    def save(self) -> None:
+        folder = self.root / DIR
+        folder.mkdir(exist_ok=True)
+        ignore = folder / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("*\n")
+        data = asdict(self)
+        data.pop("root")
+        tmp = folder / (FILE + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, folder / FILE)
+
+
+def find_root(start: Path | None = None) -> Path | None:
+    """The nearest directory at or above ``start`` that holds ``.plancast/project.json``."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / DIR / FILE).is_file():
+            return folder
+    return None
+
+
+def load_binding(start: Path | None = None) -> ProjectBinding:
+    """The project the current directory belongs to.
+
+    Raises:
+        PlancastError: ``not_found`` when no project is bound here.
+    """
+    root = find_root(start)
+    if root is None:
+        raise PlancastError(
+            "no plancast project here or above; run `plancast new` in your project's root",
+            code=ErrorCode.NOT_FOUND,
+        )
+    try:
+        data = json.loads((root / DIR / FILE).read_text())
+        return ProjectBinding(root, str(data["project_id"]), data.get("plan_id"))
+    except (ValueError, KeyError, OSError):
+        raise PlancastError(
+            f"{root / DIR / FILE} is damaged; delete it and run `plancast new`",
+            code=ErrorCode.INVALID_REQUEST,
+        ) from None
+
+
+def require_plan(binding: ProjectBinding) -> str:
+    if binding.plan_id is None:
+        raise PlancastError(
+            "no current plan; run `plancast new` or `plancast cd PLAN`", code=ErrorCode.NOT_FOUND
+        )
+    return binding.plan_id
