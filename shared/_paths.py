@@ -44,6 +44,8 @@ def check_relative_path(path: str) -> str:
     normal = posixpath.normpath(text)
     if normal in (".", ""):
         raise UnsafePathError(f"path {path!r} names the project root, not a file")
+    if len(normal) > 1 and normal[1] == ":":  # 'C:/x' again, once './' is gone
+        raise UnsafePathError(f"path {path!r} is absolute; only project-relative paths are allowed")
     for part in normal.split("/"):
         if part.lower() in _FORBIDDEN_DIRS:
             raise UnsafePathError(f"path {path!r} is inside {part}/, which plancast never writes")
