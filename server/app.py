@@ -6,6 +6,11 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.routing import WebSocketRoute
+
 from plancast.server.config import Settings
 from plancast.server.domain.accounts import ensure_local_principal
 from plancast.server.domain.ids import new_id
@@ -16,10 +21,6 @@ from plancast.server.web import rest
 from plancast.server.web.auth import load_or_create_token
 from plancast.server.web.errors import EXCEPTION_HANDLERS
 from plancast.server.web.websocket import stream_socket
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.routing import WebSocketRoute
 
 logger = logging.getLogger("plancast.server")
 

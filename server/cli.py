@@ -37,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(f"plancast-server: {exc}")
 
     import uvicorn
+
     from plancast.server import logs
     from plancast.server.app import create_app
     from plancast.shared import MAX_MESSAGE_BYTES

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from plancast.server.domain.ids import now
 from plancast.server.domain.principal import Principal, Role
 from plancast.server.store.schema import memberships, orgs, users
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 LOCAL_ORG_ID = "org_local"
 LOCAL_USER_ID = "usr_local"

@@ -11,13 +11,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from plancast.server.domain import versions
 from plancast.server.domain.ids import new_id, now
 from plancast.server.errors import InvalidRequest
 from plancast.server.store.schema import changes
 from plancast.shared import FileOp, op_from_dict, op_to_dict
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 STATUSES = ("pending", "applied", "rejected")
 

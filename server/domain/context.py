@@ -12,13 +12,14 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from plancast.server.domain import versions
 from plancast.server.domain.ids import new_id, now
 from plancast.server.errors import InvalidRequest
 from plancast.server.store.schema import context_items
 from plancast.shared import check_relative_path
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 KINDS = ("file", "note", "stdin")
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from plancast.server.domain import versions
 from plancast.server.domain.ids import new_id, now
 from plancast.server.store.schema import messages
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from plancast.server.domain import versions
 from plancast.server.domain.ids import new_id, now
 from plancast.server.domain.projects import get_project
 from plancast.server.errors import Conflict, InvalidRequest, NotFound
 from plancast.server.store.schema import branches, plans
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from plancast.server.domain.ids import new_id, now
 from plancast.server.errors import InvalidRequest, NotFound
 from plancast.server.store.schema import projects
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,12 +16,13 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from plancast.server.domain.ids import new_id, now
-from plancast.server.errors import Conflict, NotFound
-from plancast.server.store.schema import branches, versions
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from plancast.server.domain.ids import new_id, now
+from plancast.server.errors import Conflict, NotFound
+from plancast.server.store.schema import branches, versions
 
 MAX_COMMIT_ATTEMPTS = 5
 

@@ -23,6 +23,8 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
 from plancast.server.domain import changes as changes_domain
 from plancast.server.domain import context as context_domain
 from plancast.server.domain import convo, plans, versions
@@ -55,7 +57,6 @@ from plancast.shared import (
     Status,
     StreamEvent,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 logger = logging.getLogger("plancast.server.streams")
 

@@ -13,10 +13,11 @@ import json
 import logging
 from typing import Any
 
-from plancast.server.store.schema import stream_events
-from plancast.shared import SERVER_MESSAGES, StreamEvent, to_dict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from plancast.server.store.schema import stream_events
+from plancast.shared import SERVER_MESSAGES, StreamEvent, to_dict
 
 logger = logging.getLogger("plancast.server.streams")
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from plancast.server.domain.ids import now
-from plancast.server.errors import Busy, NotFound
-from plancast.server.store.schema import streams
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from plancast.server.domain.ids import now
+from plancast.server.errors import Busy, NotFound
+from plancast.server.store.schema import streams
 
 LEASE_S = 30.0
 

@@ -13,9 +13,10 @@ import os
 import secrets
 from pathlib import Path
 
+from starlette.requests import HTTPConnection
+
 from plancast.server.domain.principal import Principal
 from plancast.server.errors import Unauthorized
-from starlette.requests import HTTPConnection
 
 TOKEN_FILE = "local-token"
 

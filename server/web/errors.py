@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 
-from plancast.server.errors import HTTP_STATUS
-from plancast.shared import ErrorCode, PlancastError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+from plancast.server.errors import HTTP_STATUS
+from plancast.shared import ErrorCode, PlancastError
 
 logger = logging.getLogger("plancast.server.web")
 

@@ -10,15 +10,16 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
 from plancast.server.domain import changes, context, convo, plans, projects, versions
 from plancast.server.domain.principal import Action, Principal, authorize
 from plancast.server.errors import InvalidRequest
 from plancast.server.streams import records
 from plancast.server.web.auth import authenticate
 from plancast.shared import ErrorCode, PlancastError, op_to_dict
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 VERSION = "0.1.0"
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
 from plancast.server.domain.principal import Principal
 from plancast.server.streams.engine import StreamService
 from plancast.server.web.auth import authenticate
@@ -33,7 +35,6 @@ from plancast.shared import (
     decode_client,
     encode,
 )
-from starlette.websockets import WebSocket, WebSocketDisconnect
 
 logger = logging.getLogger("plancast.server.web")
 
