@@ -5,6 +5,8 @@ The implementation lives in ``_``-prefixed modules; this is the public surface
 """
 
 from ._changes import EditFile, FileOp, WriteFile, op_from_dict, op_to_dict
+from ._diff import diff_stats, unified_diff
+from ._edits import EditMatch, apply_ops, match_edit
 from ._errors import (
     EditAmbiguousError,
     EditError,
@@ -45,9 +47,18 @@ from ._protocol import (
     to_dict,
 )
 from ._providers import DEFAULT_MODELS, PROVIDERS, ModelSpec, Provider
+from ._reply import (
+    DEFAULT_MAX_BLOCK_CHARS,
+    BlockOpened,
+    OpParsed,
+    ParseProblem,
+    ReplyEvent,
+    ReplyParser,
+)
 
 __all__ = [
     "CLIENT_MESSAGES",
+    "DEFAULT_MAX_BLOCK_CHARS",
     "DEFAULT_MODELS",
     "MAX_MESSAGE_BYTES",
     "PROTOCOL_VERSION",
@@ -56,11 +67,13 @@ __all__ = [
     "STREAM_EVENTS",
     "SUBPROTOCOL",
     "Attach",
+    "BlockOpened",
     "ChangeEvent",
     "Delta",
     "EditAmbiguousError",
     "EditError",
     "EditFile",
+    "EditMatch",
     "EditNotFoundError",
     "End",
     "Error",
@@ -69,6 +82,8 @@ __all__ = [
     "LocalProtocolError",
     "Message",
     "ModelSpec",
+    "OpParsed",
+    "ParseProblem",
     "Ping",
     "PlancastError",
     "Pong",
@@ -76,7 +91,9 @@ __all__ = [
     "Provider",
     "ProviderCredentials",
     "RemoteProtocolError",
+    "ReplyEvent",
     "ReplyFormatError",
+    "ReplyParser",
     "StartStream",
     "Started",
     "Status",
@@ -84,11 +101,15 @@ __all__ = [
     "StreamEvent",
     "UnsafePathError",
     "WriteFile",
+    "apply_ops",
     "check_relative_path",
     "decode_client",
     "decode_server",
+    "diff_stats",
     "encode",
+    "match_edit",
     "op_from_dict",
     "op_to_dict",
     "to_dict",
+    "unified_diff",
 ]

@@ -40,11 +40,11 @@ STREAM_MODES: tuple[str, ...] = get_args(StreamMode)
 EndStatus = Literal["finished", "stopped", "failed", "interrupted"]
 END_STATUSES: tuple[str, ...] = get_args(EndStatus)
 
-_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _check_id(name: str, value: str) -> None:
-    if not _ID_RE.match(value):
+    if not _ID_RE.fullmatch(value):
         raise ValueError(f"{name} must be 1-64 letters, digits, '-' or '_'")
 
 
@@ -74,7 +74,7 @@ class ProviderCredentials:
 
     def __post_init__(self) -> None:
         if self.provider not in PROVIDERS:
-            raise ValueError(f"unknown provider {self.provider!r}")
+            raise ValueError(f"provider must be one of {', '.join(sorted(PROVIDERS))}")
         if self.api_key is not None and not self.api_key:
             raise ValueError("api_key must not be empty")
 
@@ -226,9 +226,7 @@ class End(StreamEvent):
             raise ValueError(f"status must be one of {', '.join(END_STATUSES)}")
 
 
-CLIENT_MESSAGES: dict[str, type[Message]] = {
-    m.TYPE: m for m in (StartStream, Attach, Stop, Ping)
-}
+CLIENT_MESSAGES: dict[str, type[Message]] = {m.TYPE: m for m in (StartStream, Attach, Stop, Ping)}
 SERVER_MESSAGES: dict[str, type[Message]] = {
     m.TYPE: m for m in (Started, Error, Pong, Status, Delta, ChangeEvent, End)
 }
@@ -246,13 +244,22 @@ def encode(message: Message) -> str:
     """
     data = to_dict(message)
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    if len(text) > MAX_MESSAGE_BYTES:  # chars <= bytes, so this check is cheap and safe
-        if len(text.encode()) > MAX_MESSAGE_BYTES:
-            raise LocalProtocolError(
-                f"{message.TYPE} message is larger than {MAX_MESSAGE_BYTES} bytes",
-                code=ErrorCode.MESSAGE_TOO_LARGE,
-            )
+    if _utf8_size_over_limit(text):
+        raise LocalProtocolError(
+            f"{message.TYPE} message is larger than {MAX_MESSAGE_BYTES} bytes",
+            code=ErrorCode.MESSAGE_TOO_LARGE,
+        )
     return text
+
+
+def _utf8_size_over_limit(text: str) -> bool:
+    # A character is at most 4 UTF-8 bytes: short texts need no encoding to check.
+    if len(text) * 4 <= MAX_MESSAGE_BYTES:
+        return False
+    return (
+        len(text) > MAX_MESSAGE_BYTES
+        or len(text.encode("utf-8", "surrogatepass")) > MAX_MESSAGE_BYTES
+    )
 
 
 def to_dict(message: Message) -> dict[str, Any]:
@@ -296,14 +303,22 @@ def decode(frame: str | bytes, registry: dict[str, type[Message]]) -> Message:
             ``unknown_message``. Its text never repeats field values, so a
             malformed ``start`` cannot echo a key back.
     """
-    if len(frame) > MAX_MESSAGE_BYTES:
+    too_large = (
+        _utf8_size_over_limit(frame) if isinstance(frame, str) else len(frame) > MAX_MESSAGE_BYTES
+    )
+    if too_large:
         raise RemoteProtocolError(
             f"message is larger than {MAX_MESSAGE_BYTES} bytes", code=ErrorCode.MESSAGE_TOO_LARGE
         )
+    # Raised outside the except blocks: a chained JSONDecodeError would keep the whole
+    # frame (a start message's key included) alive in the error's __context__.
+    data: Any = _NOT_JSON
     try:
         data = json.loads(frame)
-    except (ValueError, UnicodeDecodeError):
-        raise RemoteProtocolError("message is not valid JSON") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        pass
+    if data is _NOT_JSON:
+        raise RemoteProtocolError("message is not valid JSON (or nested too deeply)")
     if not isinstance(data, dict):
         raise RemoteProtocolError("message must be a JSON object")
     kind = data.pop("type", None)
@@ -329,13 +344,15 @@ def _build(cls: type[Message], data: dict[str, Any], kind: str) -> Message:
     if data:
         extra = ", ".join(sorted(repr(k)[:40] for k in data))
         raise RemoteProtocolError(f"{kind} message has unknown field(s) {extra}")
+    problem = ""
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:
-        # Our own validation text names fields and rules, never values.
-        raise RemoteProtocolError(f"invalid {kind} message: {exc}") from None
+        problem = str(exc)  # our own validation text: it names fields and rules, never values
+    raise RemoteProtocolError(f"invalid {kind} message: {problem}")
 
 
+_NOT_JSON = object()
 _HINTS: dict[type, dict[str, Any]] = {}
 
 
@@ -382,7 +399,9 @@ def _build_credentials(kind: str, name: str, value: dict[str, Any]) -> ProviderC
     for key, item in value.items():
         if item is not None and not isinstance(item, str):
             raise RemoteProtocolError(f"{kind}.{name}.{key} must be a string")
+    problem = ""
     try:
         return ProviderCredentials(**value)
     except ValueError as exc:
-        raise RemoteProtocolError(f"invalid {kind}.{name}: {exc}") from None
+        problem = str(exc)
+    raise RemoteProtocolError(f"invalid {kind}.{name}: {problem}")
