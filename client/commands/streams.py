@@ -14,6 +14,7 @@ from typing import Any
 from plancast.client.api.stream import StreamConnection
 from plancast.client.credentials import choose_model, credentials_for
 from plancast.client.session import Session
+from plancast.client.ui.reply_view import ReplyView
 from plancast.shared import (
     ChangeEvent,
     Delta,
@@ -91,19 +92,25 @@ def watch(session: Session, conn: StreamConnection, stream_id: str) -> End:
 class _Renderer:
     def __init__(self, session: Session) -> None:
         self.out = session.output
+        self.view = ReplyView()
         self.at_line_start = True
         self.changes: list[ChangeEvent] = []
 
+    def _show_text(self, text: str) -> None:
+        if text:
+            self.out.write(text)
+            self.at_line_start = text.endswith("\n")
+
     def show(self, event: StreamEvent) -> None:
         if isinstance(event, Delta):
-            self.out.write(event.text)
-            self.at_line_start = event.text.endswith("\n")
+            self._show_text(self.view.feed(event.text))
         elif isinstance(event, ChangeEvent):
             self.changes.append(event)
         elif isinstance(event, Status) and event.stage == "problem":
             self._break()
             self.out.note(f"warning: {event.detail}", "yellow")
         elif isinstance(event, End):
+            self._show_text(self.view.finish())
             self._break()
             self._end(event)
 
