@@ -18,9 +18,25 @@ BANNER = (
 )
 
 
+def _ensure_plan(session: Session, parser: argparse.ArgumentParser) -> None:
+    """Bind the directory and start a plan when there is none, then show the current plan."""
+    from plancast.client.project import find_root
+
+    if find_root(session.cwd) is None or session.binding.plan_id is None:
+        _command(session, parser, "new")
+        session.__dict__.pop("binding", None)  # re-read the binding `new` just wrote
+    _command(session, parser, "current")
+
+
+def _command(session: Session, parser: argparse.ArgumentParser, *words: str) -> int:
+    args = parser.parse_args(list(words))
+    return int(args.func(session, args))
+
+
 def run_repl(session: Session, parser: argparse.ArgumentParser) -> int:
     from prompt_toolkit import PromptSession
 
+    _ensure_plan(session, parser)  # a missing server is reported here, before any prompt
     prompt_session: PromptSession[str] = PromptSession()
     mode = "tell"
     session.output.line(BANNER, "dim")
@@ -34,7 +50,11 @@ def run_repl(session: Session, parser: argparse.ArgumentParser) -> int:
         if not line:
             continue
         if line.startswith("\\"):
-            words = shlex.split(line[1:])
+            try:
+                words = shlex.split(line[1:])
+            except ValueError as exc:  # unbalanced quotes
+                session.output.error(f"cannot read that command: {exc}")
+                continue
             if words in (["chat"], ["tell"]):
                 mode = words[0]
                 continue
@@ -45,14 +65,12 @@ def run_repl(session: Session, parser: argparse.ArgumentParser) -> int:
                 return 0
         else:
             words = [mode, line]
-        try:
-            args = parser.parse_args(words)
-        except SystemExit:
-            continue
-        if args.command is None:
+        if not words:
             continue
         try:
-            args.func(session, args)
+            _command(session, parser, *words)
+        except SystemExit:  # argparse already printed the usage error
+            continue
         except PlancastError as exc:
             session.output.error(exc.message)
         except KeyboardInterrupt:
