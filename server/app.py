@@ -14,6 +14,7 @@ from starlette.routing import WebSocketRoute
 from plancast.server.config import Settings
 from plancast.server.domain.accounts import ensure_local_principal
 from plancast.server.domain.ids import new_id
+from plancast.server.llm.calls import RetryPolicy
 from plancast.server.store.database import create_engine, migrate
 from plancast.server.streams.engine import StreamService
 from plancast.server.streams.eventlog import EventLog
@@ -44,6 +45,7 @@ def create_app(settings: Settings) -> Starlette:
             eventlog,
             provider_timeout_s=settings.provider_timeout_s,
             replica_id=new_id("rep"),
+            retry=RetryPolicy(attempts=max(1, settings.provider_attempts)),
         )
         recovered = await service.recover(
             only_expired=not settings.database_url.startswith("sqlite")

@@ -84,6 +84,13 @@ SETTINGS: tuple[Setting, ...] = (
         "event_flush_size", int, 200, "How many stream events are written in one batch at most."
     ),
     Setting("provider_timeout_s", float, 120.0, "Per-read timeout for model provider calls."),
+    Setting(
+        "provider_attempts",
+        int,
+        3,
+        "How many times a model call is tried when the provider is rate limiting or "
+        "unavailable, only before any output; waits follow retry-after, capped at 10 s.",
+    ),
     Setting("max_request_bytes", int, 32 * 1024 * 1024, "Largest REST request body accepted."),
 )
 
@@ -99,6 +106,7 @@ class Settings:
     event_flush_ms: int = 50
     event_flush_size: int = 200
     provider_timeout_s: float = 120.0
+    provider_attempts: int = 3
     max_request_bytes: int = 32 * 1024 * 1024
 
     @classmethod

@@ -59,6 +59,10 @@ def translate(provider: str, exc: BaseException) -> ProviderError:
     """
     names = [cls.__name__ for cls in type(exc).__mro__]
     status = getattr(exc, "status_code", None)
+    if status == 200:
+        # An error event inside a stream that had started fine (e.g. Anthropic's
+        # overloaded_error): the HTTP status is the stream's; the body has the cause.
+        status = _STATUS_OF_ERROR_TYPE.get(_body_error_type(exc) or "", 500)
     retry_after = _retry_after(exc)
     label = provider.capitalize()
 
@@ -95,6 +99,26 @@ def translate(provider: str, exc: BaseException) -> ProviderError:
     if has("APIResponseValidationError", "JSONDecodeError", "DecodingError", "ValueError"):
         return ProviderBadResponse(f"{label} sent a reply that could not be read.")
     return ProviderError(f"{label} call failed ({type(exc).__name__}).")
+
+
+_STATUS_OF_ERROR_TYPE = {
+    "overloaded_error": 529,
+    "api_error": 500,
+    "rate_limit_error": 429,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "invalid_request_error": 400,
+    "not_found_error": 404,
+}
+
+
+def _body_error_type(exc: BaseException) -> str | None:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and isinstance(error.get("type"), str):
+            return str(error["type"])
+    return None
 
 
 def _retry_after(exc: BaseException) -> float | None:

@@ -76,10 +76,12 @@ class StreamService:
         *,
         provider_timeout_s: float,
         replica_id: str,
+        retry: calls.RetryPolicy = calls.DEFAULT_RETRY,
     ) -> None:
         self._db = engine
         self._eventlog = eventlog
         self._timeout = provider_timeout_s
+        self._retry = retry
         self._replica = replica_id
         self.registry = StreamRegistry()
 
@@ -237,7 +239,9 @@ class StreamService:
                 system=prompts.system_prompt(mode, context),
                 messages=prompts.conversation(history, None),
             )
-            async for output in calls.stream_chat(request, credentials, timeout=self._timeout):
+            async for output in calls.stream_chat(
+                request, credentials, timeout=self._timeout, retry=self._retry
+            ):
                 if isinstance(output, TextDelta):
                     if first_token is None:
                         first_token = time.monotonic()

@@ -35,7 +35,7 @@ def _client(creds: ProviderCredentials, timeout: float, max_retries: int) -> Any
 
 
 async def stream_chat(
-    request: ChatRequest, creds: ProviderCredentials, *, timeout: float, max_retries: int = 2
+    request: ChatRequest, creds: ProviderCredentials, *, timeout: float, max_retries: int = 0
 ) -> AsyncIterator[ModelOutput]:
     """Yield the reply's text as it arrives, then its token usage.
 
