@@ -52,6 +52,7 @@ def create_app(settings: Settings) -> Starlette:
         )
         if recovered:
             logger.info("marked %d interrupted stream(s) from an earlier run", recovered)
+        service.start_lease_renewal()
         app.state.db = engine
         app.state.streams = service
         app.state.local_principal = principal

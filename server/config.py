@@ -1,9 +1,8 @@
 """Server settings: one table, read once, typed, with a stated precedence.
 
 Precedence, highest first: command-line flag, environment variable, default.
-Every setting appears in ``SETTINGS`` with its help text; ``plancast-server
---help`` is generated from it and docs/self-hosting.md lists it (a test checks
-that the two agree).
+Every setting appears in ``SETTINGS`` with its help text, and ``plancast-server
+--help`` is generated from it (a test checks that every setting is listed).
 """
 
 from __future__ import annotations

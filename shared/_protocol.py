@@ -14,7 +14,8 @@ Rules:
    rest. ``end`` is always the last event of a stream.
 5. A frame larger than ``MAX_MESSAGE_BYTES`` is refused with
    ``message_too_large``; anything else that cannot be decoded gets
-   ``bad_message`` or ``unknown_message``. Neither ends the connection.
+   ``bad_message`` or ``unknown_message``. Neither ends the connection (the
+   server's transport drops only frames over four times the limit).
 6. Provider credentials travel only inside ``start`` and never appear in a repr.
 """
 

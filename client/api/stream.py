@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +25,13 @@ from plancast.shared import (
     encode,
 )
 
+# The server's close codes (docs/protocol.md) and what they mean to a user.
+_CLOSE_CODES = {
+    4400: ErrorCode.UNSUPPORTED_PROTOCOL,
+    4401: ErrorCode.UNAUTHORIZED,
+    4403: ErrorCode.FORBIDDEN,
+}
+
 
 class StreamConnection:
     """One WebSocket to the server. Use as a context manager."""
@@ -32,6 +40,7 @@ class StreamConnection:
         self._config = config
         self._open_timeout = open_timeout
         self._ws: Any = None
+        self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> StreamConnection:
         from websockets.exceptions import InvalidHandshake, InvalidStatus
@@ -39,13 +48,15 @@ class StreamConnection:
 
         headers = {"Authorization": f"Bearer {self._config.token}"} if self._config.token else {}
         try:
-            self._ws = connect(
-                self._config.ws_url,
-                subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
-                additional_headers=headers,
-                compression=None,
-                max_size=MAX_MESSAGE_BYTES,
-                open_timeout=self._open_timeout,
+            self._ws = self._stack.enter_context(
+                connect(
+                    self._config.ws_url,
+                    subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                    additional_headers=headers,
+                    compression=None,
+                    max_size=MAX_MESSAGE_BYTES,
+                    open_timeout=self._open_timeout,
+                )
             )
         except InvalidStatus as exc:
             raise ApiError(
@@ -57,8 +68,7 @@ class StreamConnection:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._ws is not None:
-            self._ws.close()
+        self._stack.close()
 
     def send(self, message: Message) -> None:
         self._ws.send(encode(message))
@@ -77,8 +87,8 @@ class StreamConnection:
         except ConnectionClosed as exc:
             reason = exc.rcvd.reason if exc.rcvd is not None else ""
             code = exc.rcvd.code if exc.rcvd is not None else None
-            if code == 4401:
-                raise ApiError(ErrorCode.UNAUTHORIZED, reason or "not authorized") from None
+            if code in _CLOSE_CODES:
+                raise ApiError(_CLOSE_CODES[code], reason or "the server refused") from None
             raise ApiError(
                 ErrorCode.INTERNAL,
                 "the connection to the server closed; the stream goes on there: "

@@ -9,7 +9,7 @@
 
 We write every message ourselves: an SDK's exception text can contain request
 headers or the key, so it is never repeated, logged or sent to a client. The
-original is chained (``raise … from exc``) for tracebacks in development only.
+original is not even chained (``raise … from None``), so no traceback shows it.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 Rules:
 
-1. Every row carries ``org_id``; every query filters on it (tenancy is checked
-   in one place, and the data itself can never be read across orgs by mistake).
+1. Every row that belongs to an org carries ``org_id``, and every query on it
+   filters by it. ``stream_events`` are reached only through their stream (whose
+   org is checked first); ``users`` belong to orgs through ``memberships``.
 2. Plan content rows (context items, messages, changes) are immutable once
    written. A plan version records which of them make up the plan's state, so
    a version is a cheap snapshot and rewinding never destroys anything.

@@ -84,6 +84,21 @@ class StreamService:
         self._retry = retry
         self._replica = replica_id
         self.registry = StreamRegistry()
+        self._lease_task: asyncio.Task[None] | None = None
+
+    def start_lease_renewal(self) -> None:
+        """Keep this process's running streams leased, so no replica takes them for dead."""
+        self._lease_task = asyncio.create_task(self._renew_leases(), name="plancast-leases")
+
+    async def _renew_leases(self) -> None:
+        while True:
+            await asyncio.sleep(records.LEASE_S / 3)
+            running = [s.id for s in self.registry.running()]
+            try:
+                async with self._db.begin() as conn:
+                    await records.renew_leases(conn, running, self._replica)
+            except Exception:
+                logger.exception("renewing stream leases failed; will retry")
 
     # -- commands -------------------------------------------------------------------------
 
@@ -121,7 +136,7 @@ class StreamService:
                     request_id=request.request_id,
                     owner=self._replica,
                 )
-                if request.mode != "continue":
+                if request.prompt.strip():
                     message = await convo.insert_message(
                         conn,
                         principal.org_id,
@@ -167,7 +182,7 @@ class StreamService:
             async with self._db.connect() as conn:
                 await records.get(conn, principal.org_id, stream_id)  # NotFound across orgs
             return False
-        if live.ended or live.task is None or live.stop_requested:
+        if live.ended or live.task is None or live.stop_requested or live.finishing:
             return False
         live.stop_requested = True
         live.task.cancel()
@@ -184,17 +199,23 @@ class StreamService:
                 yield event
             return
         async with self._db.connect() as conn:
-            await records.get(conn, principal.org_id, stream_id)  # NotFound across orgs
+            record = await records.get(conn, principal.org_id, stream_id)  # NotFound across orgs
             stored = await read_events(conn, stream_id, after)
+            if not stored and record.status != "running" and record.last_seq:
+                # Asked for events past the end (a client may have seen events that a
+                # crash lost): the End event, sent again, tells it the stream is over.
+                stored = await read_events(conn, stream_id, record.last_seq - 1)
         for event in stored:
             yield event
 
     async def shutdown(self) -> None:
         """Stop every running stream (they end as interrupted) and wait for them."""
+        if self._lease_task is not None:
+            self._lease_task.cancel()
         running = self.registry.running()
         for live in running:
-            live.stop_requested = True
-            if live.task is not None:
+            live.shutting_down = True
+            if live.task is not None and not live.finishing:
                 live.task.cancel()
         await asyncio.gather(*(s.task for s in running if s.task), return_exceptions=True)
 
@@ -252,7 +273,7 @@ class StreamService:
                     usage = output
             handle(parser.finish())
         except asyncio.CancelledError:
-            status = "stopped" if live.stop_requested else "interrupted"
+            status = "interrupted" if live.shutting_down else "stopped"
         except PlancastError as exc:
             status, error = "failed", exc
         except Exception:
@@ -394,9 +415,13 @@ class StreamService:
                 text = "".join(e.text for e in events if isinstance(e, Delta))
                 ops: list[tuple[str, FileOp]] = []
                 if record.mode != "chat":
+                    # Same text, same parser, same order: the ids clients saw live are reused.
+                    seen = [e.change_id for e in events if isinstance(e, ChangeEvent)]
                     parser = ReplyParser()
                     parsed = parser.feed(text) + parser.finish()
-                    ops = [(new_id("chg"), e.op) for e in parsed if isinstance(e, OpParsed)]
+                    found = [e.op for e in parsed if isinstance(e, OpParsed)]
+                    ids = seen[: len(found)] + [new_id("chg") for _ in found[len(seen) :]]
+                    ops = list(zip(ids, found, strict=True))
                 live = LiveStream(stream_id, org_id, record.plan_id, record.branch)
                 await self._record_reply(conn, live, record.mode, text, ops, "interrupted")
                 last = events[-1].seq if events else 0

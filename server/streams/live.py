@@ -28,7 +28,9 @@ class LiveStream:
         self.branch = branch
         self.events: list[StreamEvent] = []
         self.task: asyncio.Task[None] | None = None
-        self.stop_requested = False
+        self.stop_requested = False  # a user asked to stop: it ends as "stopped"
+        self.shutting_down = False  # the server is going away: it ends as "interrupted"
+        self.finishing = False  # saving its result: cancelling now would lose it
         self._changed = asyncio.Event()
 
     @property

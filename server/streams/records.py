@@ -100,7 +100,7 @@ async def insert_running(
             raise
         raise Busy(
             f"branch {branch!r} of this plan is busy with stream {running}; "
-            f"attach with `plancast connect {running}` or stop it first",
+            "wait for it to end, or stop it from the terminal that watches it (Ctrl-C)",
             stream_id=running,
         ) from None
 
@@ -156,6 +156,16 @@ async def finish(
             lease_expires_at=None,
         )
     )
+
+
+async def renew_leases(conn: AsyncConnection, stream_ids: list[str], owner: str) -> None:
+    """Extend the lease of the streams this process runs (see ``orphaned``)."""
+    if stream_ids:
+        await conn.execute(
+            streams.update()
+            .where(streams.c.id.in_(stream_ids), streams.c.lease_owner == owner)
+            .values(lease_expires_at=now() + LEASE_S)
+        )
 
 
 async def orphaned(conn: AsyncConnection, *, only_expired: bool) -> list[tuple[str, str]]:

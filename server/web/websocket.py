@@ -48,9 +48,11 @@ async def stream_socket(ws: WebSocket) -> None:
     settings = ws.app.state.settings
     origin = ws.headers.get("origin")
     if origin is not None and origin not in settings.allowed_origins:
+        # Accepted first so that the client can read why (a refused handshake is a bare 403).
+        await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in _offered(ws) else None)
         await ws.close(code=CLOSE_FORBIDDEN_ORIGIN, reason="origin not allowed")
         return
-    if SUBPROTOCOL not in ws.scope.get("subprotocols", []):
+    if SUBPROTOCOL not in _offered(ws):
         await ws.accept()
         await ws.close(code=CLOSE_UNSUPPORTED, reason=f"use the {SUBPROTOCOL} subprotocol")
         return
@@ -62,6 +64,10 @@ async def stream_socket(ws: WebSocket) -> None:
         return
     await ws.accept(subprotocol=SUBPROTOCOL)
     await _Connection(ws, principal, ws.app.state.streams).run()
+
+
+def _offered(ws: WebSocket) -> list[str]:
+    return list(ws.scope.get("subprotocols", []))
 
 
 class _Connection:
@@ -101,8 +107,10 @@ class _Connection:
 
     async def _handle(self, data: str | bytes) -> None:
         request_id: str | None = None
+        stream_id: str | None = None
         try:
             message = decode_client(data)
+            stream_id = getattr(message, "stream_id", None)
             if isinstance(message, StartStream):
                 request_id = message.request_id
                 started = await self.service.start(self.principal, message)
@@ -131,7 +139,14 @@ class _Connection:
         except RemoteProtocolError as exc:
             await self._reply(Error(code=exc.code, message=exc.message))
         except PlancastError as exc:
-            await self._reply(Error(code=exc.code, message=exc.message, request_id=request_id))
+            await self._reply(
+                Error(
+                    code=exc.code,
+                    message=exc.message,
+                    request_id=request_id,
+                    stream_id=getattr(exc, "stream_id", None) or stream_id,
+                )
+            )
         except Exception:
             logger.exception("stream socket message failed")
             await self._reply(
