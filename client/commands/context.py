@@ -58,6 +58,8 @@ def _scan(session: Session, args: argparse.Namespace, root: Path) -> list[tuple[
         force=args.force,
     )
     result = scan(root, targets, options, cwd=session.cwd)
+    for warning in result.warnings:
+        session.output.note(f"warning: {warning}", "yellow")
     for skipped in result.skipped:
         session.output.note(f"skipped {skipped.path}: {skipped.reason}")
     return [(found.path, found.abs_path) for found in result.files]

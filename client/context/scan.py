@@ -1,0 +1,434 @@
+"""Turn what the user typed (files, directories, globs) into the project files that may be sent.
+
+Rules:
+
+Rule 1: Targets are resolved against the current directory (which may be below the root). A
+        target outside the root is skipped ("outside the project"); so is one reached through a
+        symlinked directory ("beyond a symbolic link", as git says).
+Rule 2: A file target that the ignore rules exclude is skipped with the deciding rule as the
+        reason, unless ``force``; ``force`` never reaches into ``.git`` or ``.plancast``.
+Rule 3: A directory target needs ``recursive`` ("is a directory (use -r)"); its files are those
+        the ignore rules let through (``walk.py``). ``force`` on an ignored directory enters it,
+        and the rules still apply to everything inside.
+Rule 4: A target that does not exist but contains ``*``, ``?`` or ``[`` is a glob over the
+        project (git's wildmatch: ``*`` stays within a directory, ``**/`` crosses them), matched
+        only against loadable files, so ignored files never match. With ``recursive`` a glob
+        may also match directories and load what is inside them. A glob that matches nothing is
+        reported as skipped.
+Rule 5: Every file to load is opened once, without following it unless it is a symlink, and
+        skipped when it cannot be sent: not a regular file, larger than ``max_file_bytes``,
+        binary (a NUL byte in the first 8 KiB), unreadable, or a name that is not UTF-8. Other
+        non-UTF-8 content is fine: the loader decodes with replacement.
+Rule 6: A symlink is loaded only when it points at a loadable regular file inside the project;
+        otherwise it is skipped with the reason (outside the project, broken, a directory, or
+        its target is ignored, which keeps a link from smuggling ``.env`` out).
+Rule 7: Results are sorted by path, without duplicates.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from plancast.client.context.ignore import IgnoreEngine
+from plancast.client.context.walk import WalkOutput, walk
+from plancast.client.context.wildmatch import compile_wildmatch
+
+__all__ = [
+    "BINARY_SNIFF_BYTES",
+    "FoundFile",
+    "ScanOptions",
+    "ScanResult",
+    "Skipped",
+    "find_project_files",
+    "list_project_paths",
+    "looks_binary",
+    "scan",
+]
+
+#: A NUL byte in this many leading bytes makes a file binary (git's heuristic).
+BINARY_SNIFF_BYTES = 8192
+_GLOB_CHARS = frozenset("*?[")
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_BINARY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NONBLOCK", 0)  # a FIFO swapped in after listing must not block us
+    | getattr(os, "O_NOCTTY", 0)
+)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOptions:
+    """How to scan.
+
+    Attributes:
+        recursive: Directory targets load the files below them (``-r``).
+        default_ignores: Apply the built-in defaults (secrets, virtualenvs, caches).
+        force: Load explicitly named files even when ignore rules exclude them.
+        max_file_bytes: Larger files are skipped (a safety limit, not a token budget).
+        sniff_binary: Open every file and skip it as binary when its first 8 KiB hold a NUL
+            byte. Turn it off for listings that will not read the files (about twice as fast
+            on a large tree: one ``stat`` per file instead of open/read/close); whoever reads
+            them later must then apply :func:`looks_binary` itself.
+    """
+
+    recursive: bool = False
+    default_ignores: bool = True
+    force: bool = False
+    max_file_bytes: int = 1 << 20
+    sniff_binary: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_file_bytes < 0:
+            raise ValueError(f"max_file_bytes must be >= 0, got {self.max_file_bytes}")
+
+
+@dataclass(frozen=True, slots=True)
+class FoundFile:
+    """A file that may be sent: its project-relative POSIX path and its size in bytes.
+
+    ``abs_path`` is computed on access: building 100k ``Path`` objects up front cost more than
+    the rest of a scan.
+    """
+
+    path: str
+    size: int
+    root: Path = field(repr=False, kw_only=True)
+
+    @property
+    def abs_path(self) -> Path:
+        """Where to read the file."""
+        return self.root / self.path
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A path the user asked for (or that a walk met) that will not be sent, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass(slots=True)
+class ScanResult:
+    """Files to load and paths skipped, both sorted by path; ``warnings`` about the scan itself."""
+
+    files: list[FoundFile] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def looks_binary(head: bytes) -> bool:
+    """git's heuristic: a NUL byte in the first :data:`BINARY_SNIFF_BYTES` bytes."""
+    return b"\0" in head[:BINARY_SNIFF_BYTES]
+
+
+def format_size(n: int) -> str:
+    """``1 MiB``, ``1.5 KiB``, ``300 bytes``: sizes for skip reasons."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            value = n / size
+            return f"{value:.0f} {unit}" if value.is_integer() else f"{value:.1f} {unit}"
+    return f"{n} bytes"
+
+
+class _Scan:
+    """State of one :func:`scan` call."""
+
+    def __init__(self, root: Path, options: ScanOptions) -> None:
+        self.root = root
+        self.root_s = os.fspath(root)
+        self.root_prefix = self.root_s.rstrip(os.sep) + os.sep
+        self.options = options
+        self.engine = IgnoreEngine(root, default_ignores=options.default_ignores)
+        self.found: dict[str, FoundFile] = {}
+        self.skipped: dict[str, Skipped] = {}
+
+    # -- results -------------------------------------------------------------------------------
+
+    def skip(self, path: str, reason: str) -> None:
+        self.skipped.setdefault(path, Skipped(path, reason))
+
+    def result(self) -> ScanResult:
+        files = [self.found[p] for p in sorted(self.found)]
+        skipped = [s for p, s in sorted(self.skipped.items()) if p not in self.found]
+        return ScanResult(files, skipped, list(self.engine.warnings))
+
+    # -- inspecting files ----------------------------------------------------------------------
+
+    def inspect(self, rel: bytes, is_link: bool, *, forced: bool = False) -> None:
+        """Decide whether the not-ignored (or ``forced``) entry ``rel`` can be sent (Rules 5, 6)."""
+        try:
+            path = rel.decode("utf-8")
+        except UnicodeDecodeError:
+            self.skip(os.fsdecode(rel), "name is not valid UTF-8")
+            return
+        if path in self.found:
+            return
+        abs_path = self.root_prefix + path
+        if is_link:
+            problem = self._link_problem(abs_path, check_target=not forced)
+            if problem is not None:
+                self.skip(path, problem)
+                return
+        if not self.options.sniff_binary:
+            self._stat_only(path, abs_path, is_link)
+            return
+        flags = _OPEN_FLAGS if is_link else _OPEN_FLAGS | _NOFOLLOW
+        try:
+            fd = os.open(abs_path, flags)
+        except OSError as exc:
+            self.skip(path, f"unreadable: {exc.strerror or type(exc).__name__}")
+            return
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                self.skip(path, "not a regular file")
+                return
+            limit = self.options.max_file_bytes
+            if st.st_size > limit:
+                self.skip(path, f"larger than {format_size(limit)} ({format_size(st.st_size)})")
+                return
+            head = os.read(fd, BINARY_SNIFF_BYTES) if st.st_size else b""
+        except OSError as exc:
+            self.skip(path, f"unreadable: {exc.strerror or type(exc).__name__}")
+            return
+        finally:
+            os.close(fd)
+        if looks_binary(head):
+            self.skip(path, "binary")
+            return
+        self.found[path] = FoundFile(path, st.st_size, root=self.root)
+
+    def _stat_only(self, path: str, abs_path: str, is_link: bool) -> None:
+        """Type and size checks without opening the file (``sniff_binary=False``)."""
+        try:
+            st = os.stat(abs_path) if is_link else os.lstat(abs_path)
+        except OSError as exc:
+            self.skip(path, f"unreadable: {exc.strerror or type(exc).__name__}")
+            return
+        if not stat.S_ISREG(st.st_mode):
+            self.skip(path, "not a regular file")
+        elif st.st_size > self.options.max_file_bytes:
+            limit = self.options.max_file_bytes
+            self.skip(path, f"larger than {format_size(limit)} ({format_size(st.st_size)})")
+        else:
+            self.found[path] = FoundFile(path, st.st_size, root=self.root)
+
+    def _link_problem(self, abs_path: str, *, check_target: bool = True) -> str | None:
+        """Why the symlink at ``abs_path`` may not be loaded, or ``None`` (Rule 6)."""
+        target = os.path.realpath(abs_path)
+        rel = os.path.relpath(target, self.root_s)
+        if rel == os.pardir or rel.startswith(os.pardir + os.sep) or os.path.isabs(rel):
+            return "symlink to outside the project"
+        if not os.path.lexists(target) or not os.path.exists(target):
+            return "broken symlink"
+        if os.path.isdir(target):
+            return "symlink to a directory (not followed)"
+        if not check_target:
+            return None
+        rel_posix = rel.replace(os.sep, "/")
+        verdict = self.engine.verdict(os.fsencode(rel_posix), False)
+        if not verdict.included:
+            return f"symlink to an ignored file ({rel_posix}: {verdict.reason})"
+        return None
+
+    def inspect_walk(self, output: WalkOutput, keep: Iterable[bytes] | None = None) -> None:
+        """Inspect what a walk found (only the entries in ``keep`` when given)."""
+        wanted = None if keep is None else set(keep)
+        for rel, entry in output.files:
+            if wanted is not None and rel not in wanted:
+                continue
+            try:
+                is_link = entry.is_symlink()
+            except OSError:
+                is_link = False
+            self.inspect(rel, is_link)
+        for dir_rel, error in output.errors:
+            self.skip(os.fsdecode(dir_rel), f"cannot read directory: {error}")
+
+    # -- targets -------------------------------------------------------------------------------
+
+    def target(self, text: str, cwd: Path) -> None:
+        """Resolve and load one command-line target (Rules 1-4)."""
+        full = os.path.normpath(os.path.join(cwd, text))
+        rel = self._relative(full)
+        if rel is None:
+            # Maybe written through a symlink that leads into the project (an alias of the
+            # root): resolve the parent directory, never the target itself.
+            parent, name = os.path.split(full)
+            full = os.path.join(os.path.realpath(parent), name)
+            rel = self._relative(full)
+        if rel is None:
+            self.skip(text, "outside the project")
+            return
+        rel = "" if rel == os.curdir else rel.replace(os.sep, "/")
+        shown = rel or "."
+        link_parent = self._symlinked_parent(rel)
+        if link_parent is not None:
+            self.skip(shown, f"beyond a symbolic link ({link_parent})")
+            return
+        try:
+            st = os.lstat(full)
+        except FileNotFoundError:
+            if _GLOB_CHARS.intersection(text):
+                self.glob(rel, text)
+            else:
+                self.skip(shown, "does not exist")
+            return
+        except OSError as exc:
+            self.skip(shown, f"unreadable: {exc.strerror or type(exc).__name__}")
+            return
+        rel_b = os.fsencode(rel)
+        if stat.S_ISDIR(st.st_mode):
+            self.directory(rel_b, shown)
+            return
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+            self.skip(shown, "not a regular file")
+            return
+        verdict = self.engine.verdict(rel_b, False)
+        forced = self.options.force and verdict.source != "<builtin>"
+        if not verdict.included and not forced:
+            self.skip(shown, verdict.reason)
+            return
+        self.inspect(rel_b, stat.S_ISLNK(st.st_mode), forced=forced)
+
+    def _relative(self, full: str) -> str | None:
+        """``full`` relative to the root (OS separators), or ``None`` when outside it."""
+        rel = os.path.relpath(full, self.root_s)
+        if rel == os.pardir or rel.startswith(os.pardir + os.sep) or os.path.isabs(rel):
+            return None
+        return rel
+
+    def _symlinked_parent(self, rel: str) -> str | None:
+        """The first parent directory of ``rel`` that is a symlink, if any."""
+        parts = rel.split("/")[:-1] if rel else []
+        cur = self.root_s
+        shown: list[str] = []
+        for part in parts:
+            cur = os.path.join(cur, part)
+            shown.append(part)
+            if os.path.islink(cur):
+                return "/".join(shown)
+        return None
+
+    def directory(self, rel_b: bytes, shown: str) -> None:
+        """A directory target (Rule 3)."""
+        if not self.options.recursive:
+            self.skip(shown, "is a directory (use -r)")
+            return
+        _rule, _matched, children, via_tracked = self.engine.locate(rel_b, True)
+        if children is None:
+            verdict = self.engine.verdict(rel_b, True)
+            if not self.options.force or verdict.source == "<builtin>":
+                self.skip(shown, verdict.reason)
+                return
+            children, via_tracked = self.engine.enter_chain(rel_b), False
+        start = rel_b + b"/" if rel_b else b""
+        output = walk(self.engine, start, children, entered=True, tracked_only=via_tracked)
+        self.inspect_walk(output)
+
+    def glob(self, rel: str, text: str) -> None:
+        """A glob target (Rule 4): walk from its literal directory, keep what matches."""
+        parts = rel.split("/")
+        base_parts: list[str] = []
+        for part in parts[:-1]:
+            if _GLOB_CHARS.intersection(part):
+                break
+            base_parts.append(part)
+        rest = parts[len(base_parts) :]
+        base = "/".join(base_parts)
+        matcher = compile_wildmatch(os.fsencode(rel))
+        base_b = os.fsencode(base)
+        if matcher is None or not os.path.isdir(os.path.join(self.root_s, base)):
+            self.skip(text, "no loadable file matches")
+            return
+        _rule, _matched, children, via_tracked = self.engine.locate(base_b, True)
+        if children is None:
+            self.skip(text, "no loadable file matches")
+            return
+        recursive = self.options.recursive
+        unlimited = recursive or any("**" in part for part in rest)
+        output = walk(
+            self.engine,
+            base_b + b"/" if base_b else b"",
+            children,
+            entered=True,
+            tracked_only=via_tracked,
+            max_depth=None if unlimited else len(rest),
+        )
+        keep: list[bytes] = []
+        fullmatch = matcher.fullmatch
+        skip_len = len(base_b) + 1 if base_b else 0
+        for file_rel, _entry in output.files:
+            if fullmatch(file_rel) is not None:
+                keep.append(file_rel)
+            elif recursive:
+                # A matching directory loads everything below it.
+                cut = file_rel.rfind(b"/")
+                while cut >= skip_len:
+                    if fullmatch(file_rel[:cut]) is not None:
+                        keep.append(file_rel)
+                        break
+                    cut = file_rel.rfind(b"/", 0, cut)
+        if not keep:
+            self.skip(text, "no loadable file matches")
+            return
+        self.inspect_walk(WalkOutput(output.files, []), keep)
+
+
+def _root_and_cwd(root: Path, cwd: Path | None) -> tuple[Path, Path]:
+    real_root = Path(os.path.realpath(root))
+    real_cwd = Path(os.path.realpath(cwd if cwd is not None else Path.cwd()))
+    return real_root, real_cwd
+
+
+def scan(
+    root: Path,
+    targets: Sequence[str],
+    options: ScanOptions | None = None,
+    *,
+    cwd: Path | None = None,
+) -> ScanResult:
+    """Resolve command-line targets into loadable project files.
+
+    Args:
+        root: The project root (the directory holding ``.git`` or ``.plancast``).
+        targets: Paths, directories or globs as typed, relative to ``cwd``.
+        options: See :class:`ScanOptions`.
+        cwd: The directory targets are relative to; defaults to the process's current directory.
+
+    Returns:
+        The files to load and the skipped paths with reasons, each sorted by path.
+    """
+    options = options or ScanOptions()
+    real_root, real_cwd = _root_and_cwd(root, cwd)
+    state = _Scan(real_root, options)
+    for text in targets:
+        state.target(text, real_cwd)
+    return state.result()
+
+
+def find_project_files(root: Path, options: ScanOptions | None = None) -> ScanResult:
+    """Every loadable file of the project: ``scan(root, [root], recursive=True)``."""
+    options = replace(options or ScanOptions(), recursive=True)
+    real_root = Path(os.path.realpath(root))
+    return scan(real_root, [os.fspath(real_root)], options, cwd=real_root)
+
+
+def list_project_paths(root: Path, *, default_ignores: bool = True) -> list[str]:
+    """The project paths that pass the ignore rules, without opening any file.
+
+    This is ``git ls-files -co --exclude-standard`` plus plancast's rules: cheap enough for
+    completion and listings. :func:`scan` may still skip some of these paths (binary, too large,
+    symlinks that leave the project).
+    """
+    real_root = Path(os.path.realpath(root))
+    engine = IgnoreEngine(real_root, default_ignores=default_ignores)
+    output = walk(engine, b"", engine.base, entered=False)
+    return sorted(os.fsdecode(rel) for rel, _entry in output.files)
