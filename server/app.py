@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import WebSocketRoute
 
 from plancast.server.config import Settings
@@ -21,6 +20,7 @@ from plancast.server.streams.eventlog import EventLog
 from plancast.server.web import rest
 from plancast.server.web.auth import load_or_create_token
 from plancast.server.web.errors import EXCEPTION_HANDLERS
+from plancast.server.web.hosts import HostCheck
 from plancast.server.web.websocket import stream_socket
 
 logger = logging.getLogger("plancast.server")
@@ -68,9 +68,7 @@ def create_app(settings: Settings) -> Starlette:
     middleware = []
     if settings.host in ("127.0.0.1", "localhost", "::1"):
         # Refuse other Host names on loopback: a second line against DNS rebinding.
-        middleware.append(
-            Middleware(TrustedHostMiddleware, allowed_hosts=[*LOOPBACK_HOSTS, "testserver"])
-        )
+        middleware.append(Middleware(HostCheck, allowed_hosts=[*LOOPBACK_HOSTS, "testserver"]))
     app = Starlette(
         routes=[*rest.ROUTES, WebSocketRoute("/api/v1/streams", stream_socket)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

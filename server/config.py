@@ -28,6 +28,8 @@ class Setting:
     type: type
     default: Any
     help: str
+    minimum: float | None = None
+    maximum: float | None = None
 
     @property
     def env(self) -> str:
@@ -45,7 +47,7 @@ SETTINGS: tuple[Setting, ...] = (
         "127.0.0.1",
         "Address to bind. Loopback by default; see TLS before exposing it.",
     ),
-    Setting("port", int, DEFAULT_PORT, "TCP port to listen on."),
+    Setting("port", int, DEFAULT_PORT, "TCP port to listen on.", minimum=0, maximum=65535),
     Setting(
         "data_dir",
         Path,
@@ -78,19 +80,37 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         50,
         "How long stream events may wait before they are written to the database in one batch.",
+        minimum=1,
     ),
     Setting(
-        "event_flush_size", int, 200, "How many stream events are written in one batch at most."
+        "event_flush_size",
+        int,
+        200,
+        "How many stream events are written in one batch at most.",
+        minimum=1,
     ),
-    Setting("provider_timeout_s", float, 120.0, "Per-read timeout for model provider calls."),
+    Setting(
+        "provider_timeout_s",
+        float,
+        120.0,
+        "Per-read timeout for model provider calls.",
+        minimum=0.001,
+    ),
     Setting(
         "provider_attempts",
         int,
         3,
         "How many times a model call is tried when the provider is rate limiting or "
         "unavailable, only before any output; waits follow retry-after, capped at 10 s.",
+        minimum=1,
     ),
-    Setting("max_request_bytes", int, 32 * 1024 * 1024, "Largest REST request body accepted."),
+    Setting(
+        "max_request_bytes",
+        int,
+        32 * 1024 * 1024,
+        "Largest REST request body accepted.",
+        minimum=1,
+    ),
 )
 
 
@@ -145,11 +165,18 @@ class Settings:
 
 
 def _coerce(setting: Setting, raw: Any, source: str) -> Any:
-    if raw is None or isinstance(raw, setting.type):
+    if raw is None:
         return raw
-    try:
-        return setting.type(raw)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"setting {setting.name} ({source}) must be a {setting.type.__name__}, got {raw!r}"
-        ) from None
+    value = raw
+    if not isinstance(raw, setting.type):
+        try:
+            value = setting.type(raw)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"setting {setting.name} ({source}) must be a {setting.type.__name__}, got {raw!r}"
+            ) from None
+    low, high = setting.minimum, setting.maximum
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise ValueError(f"setting {setting.name} ({source}) must be {bounds}, got {raw!r}")
+    return value

@@ -1,6 +1,6 @@
 """Model providers and how a model is named, agreed by client and server.
 
-A model is named ``provider/model-name`` (``anthropic/claude-sonnet-4-5``,
+A model is named ``provider/model-name`` (``anthropic/claude-sonnet-5-5``,
 ``ollama/llama3.1``). The client reads each provider's credentials from the
 environment variables listed here and sends them with a stream request; the
 server builds an SDK client from them. Neither side keeps them.
@@ -64,9 +64,9 @@ PROVIDERS: dict[str, Provider] = {
 }
 
 DEFAULT_MODELS: dict[str, str] = {
-    "openai": "openai/gpt-4.1",
-    "anthropic": "anthropic/claude-sonnet-4-5",
-    "azure": "azure/gpt-4.1",
+    "openai": "openai/gpt-5.5",
+    "anthropic": "anthropic/claude-sonnet-5-5",
+    "azure": "azure/gpt-5.5",
     "ollama": "ollama/llama3.1",
 }
 

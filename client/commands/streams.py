@@ -34,7 +34,7 @@ def register(sub: Any) -> None:
     ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("prompt", nargs="*", help="the prompt (or pipe it on stdin)")
-        p.add_argument("-m", "--model", help="provider/model, e.g. anthropic/claude-sonnet-4-5")
+        p.add_argument("-m", "--model", help="provider/model, e.g. anthropic/claude-sonnet-5-5")
         p.set_defaults(func=run_stream, mode=name)
     p = sub.add_parser("continue", help="continue the plan from where the last reply stopped")
     p.add_argument("-m", "--model", help="provider/model")

@@ -59,10 +59,12 @@ def translate(provider: str, exc: BaseException) -> ProviderError:
     """
     names = [cls.__name__ for cls in type(exc).__mro__]
     status = getattr(exc, "status_code", None)
-    if status == 200:
-        # An error event inside a stream that had started fine (e.g. Anthropic's
-        # overloaded_error): the HTTP status is the stream's; the body has the cause.
-        status = _STATUS_OF_ERROR_TYPE.get(_body_error_type(exc) or "", 500)
+    event_type = _body_error_type(exc)
+    if status in (None, 200) and event_type is not None:
+        # An error event inside a stream that had started fine (Anthropic's
+        # overloaded_error, OpenAI's server_error): the HTTP status is the
+        # stream's, or none; the body says what went wrong.
+        status = _STATUS_OF_ERROR_TYPE.get(event_type, 500)
     retry_after = _retry_after(exc)
     label = provider.capitalize()
 
@@ -80,7 +82,7 @@ def translate(provider: str, exc: BaseException) -> ProviderError:
     if has("InternalServerError", "ServiceUnavailableError", "OverloadedError") or (
         isinstance(status, int) and status >= 500
     ):
-        return ProviderUnavailable(f"{label} failed with HTTP {status}.")
+        return ProviderUnavailable(f"{label} failed with HTTP {status}.", retry_after=retry_after)
     if has(
         "APIConnectionError",
         "ConnectError",
@@ -104,6 +106,7 @@ def translate(provider: str, exc: BaseException) -> ProviderError:
 _STATUS_OF_ERROR_TYPE = {
     "overloaded_error": 529,
     "api_error": 500,
+    "server_error": 500,
     "rate_limit_error": 429,
     "authentication_error": 401,
     "permission_error": 403,

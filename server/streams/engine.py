@@ -282,6 +282,7 @@ class StreamService:
             error = PlancastError("internal error while streaming; the partial reply was kept")
         finally:
             credentials.wipe()
+        live.finishing = True  # from here on, stop and shutdown wait instead of cancelling
         await self._finish(
             live, mode, model, reply, ops, status, error, usage, started, first_token
         )

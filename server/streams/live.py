@@ -57,6 +57,10 @@ class LiveStream:
 
     async def follow(self, after: int) -> AsyncIterator[StreamEvent]:
         """Every event after ``after``, then live ones, until ``End``."""
+        if self.ended and after >= len(self.events):
+            # Asked for events past the end: the End event again says it is over.
+            yield self.events[-1]
+            return
         cursor = after
         while True:
             changed = self._changed

@@ -22,6 +22,7 @@ from plancast.server.web.auth import authenticate
 from plancast.shared import ErrorCode, PlancastError, op_to_dict
 
 VERSION = "0.1.0"
+_NOT_JSON = object()
 
 
 async def _json(request: Request) -> dict[str, Any]:
@@ -40,10 +41,13 @@ async def _json(request: Request) -> dict[str, Any]:
             )
     if not body:
         return {}
+    data: Any = _NOT_JSON
     try:
         data = json.loads(body)
-    except ValueError:
-        raise InvalidRequest("request body is not valid JSON") from None
+    except (ValueError, RecursionError):
+        pass
+    if data is _NOT_JSON:
+        raise InvalidRequest("request body is not valid JSON (or nested too deeply)")
     if not isinstance(data, dict):
         raise InvalidRequest("request body must be a JSON object")
     return data

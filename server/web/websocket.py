@@ -81,14 +81,8 @@ class _Connection:
     async def run(self) -> None:
         sender = asyncio.create_task(self._send_loop())
         try:
-            while True:
-                frame = await self.ws.receive()
-                if frame["type"] == "websocket.disconnect":
-                    break
-                data = frame.get("text")
-                if data is None:
-                    data = frame.get("bytes") or b""
-                await self._handle(data)
+            while await self._receive_one():
+                pass
         except WebSocketDisconnect:
             pass
         finally:
@@ -96,6 +90,19 @@ class _Connection:
                 task.cancel()
             sender.cancel()
             await asyncio.gather(sender, *self.followers.values(), return_exceptions=True)
+
+    async def _receive_one(self) -> bool:
+        """Handle one frame; False when the client has gone.
+
+        A method of its own so that the frame (a start frame carries keys) is
+        dropped as soon as it is handled, not kept until the next one arrives.
+        """
+        frame = await self.ws.receive()
+        if frame["type"] == "websocket.disconnect":
+            return False
+        data = frame.get("text")
+        await self._handle(data if data is not None else frame.get("bytes") or b"")
+        return True
 
     async def _send_loop(self) -> None:
         while True:
