@@ -68,7 +68,7 @@ def create_app(settings: Settings) -> Starlette:
     middleware = []
     if settings.host in ("127.0.0.1", "localhost", "::1"):
         # Refuse other Host names on loopback: a second line against DNS rebinding.
-        middleware.append(Middleware(HostCheck, allowed_hosts=[*LOOPBACK_HOSTS, "testserver"]))
+        middleware.append(Middleware(HostCheck, allowed_hosts=LOOPBACK_HOSTS))
     app = Starlette(
         routes=[*rest.ROUTES, WebSocketRoute("/api/v1/streams", stream_socket)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

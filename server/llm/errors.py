@@ -14,7 +14,12 @@ original is not even chained (``raise … from None``), so no traceback shows it
 
 from __future__ import annotations
 
+import logging
+
 from plancast.shared import ErrorCode, PlancastError
+
+logger = logging.getLogger("plancast.server.llm")
+_FOREIGN_MODULES = ("openai", "anthropic", "httpx", "httpcore", "json", "h11", "ssl", "socket")
 
 
 class ProviderError(PlancastError):
@@ -66,7 +71,7 @@ def translate(provider: str, exc: BaseException) -> ProviderError:
         # stream's, or none; the body says what went wrong.
         status = _STATUS_OF_ERROR_TYPE.get(event_type, 500)
     retry_after = _retry_after(exc)
-    label = provider.capitalize()
+    label = _LABELS.get(provider, provider)
 
     def has(*candidates: str) -> bool:
         return any(name in names for name in candidates)
@@ -100,8 +105,23 @@ def translate(provider: str, exc: BaseException) -> ProviderError:
         return ProviderBadResponse(f"{label} rejected the request (HTTP {status}).")
     if has("APIResponseValidationError", "JSONDecodeError", "DecodingError", "ValueError"):
         return ProviderBadResponse(f"{label} sent a reply that could not be read.")
+    if not type(exc).__module__.startswith(_FOREIGN_MODULES):
+        # Not from an SDK or a transport: probably a bug of ours. Type and place
+        # only; the message is not logged, it could hold anything.
+        frame = exc.__traceback__
+        while frame is not None and frame.tb_next is not None:
+            frame = frame.tb_next
+        where = f"{frame.tb_frame.f_code.co_filename}:{frame.tb_lineno}" if frame else "?"
+        logger.error("unexpected %s during a %s call at %s", type(exc).__name__, label, where)
     return ProviderError(f"{label} call failed ({type(exc).__name__}).")
 
+
+_LABELS = {
+    "openai": "OpenAI",
+    "anthropic": "Anthropic",
+    "azure": "Azure OpenAI",
+    "ollama": "Ollama",
+}
 
 _STATUS_OF_ERROR_TYPE = {
     "overloaded_error": 529,

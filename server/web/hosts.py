@@ -34,6 +34,6 @@ class HostCheck:
             await send({"type": "websocket.close", "code": CLOSE_FORBIDDEN_HOST, "reason": ""})
             return
         response = error_response(
-            ErrorCode.FORBIDDEN, "this server does not answer to that Host name", 400
+            ErrorCode.FORBIDDEN, "this server does not answer to that Host name"
         )
         await response(scope, receive, send)

@@ -1,0 +1,209 @@
+"""Settings: one table, flag > environment > default, loud errors, and ``--help`` from the table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from plancast.server import cli
+from plancast.server.config import DEFAULT_PORT, SETTINGS, Settings, default_data_dir
+
+# For each setting: a value as the environment gives it, a different one as a flag gives it,
+# and what each becomes on ``Settings``. A setting missing here fails the drift test below.
+SAMPLES: dict[str, tuple[str, Any, Any, Any]] = {
+    # name: (env text, flag value, loaded from env, loaded from flag)
+    "host": ("0.0.0.0", "127.0.0.2", "0.0.0.0", "127.0.0.2"),
+    "port": ("9001", 9002, 9001, 9002),
+    "data_dir": ("/tmp/plancast-env", "/tmp/plancast-flag", None, None),  # checked separately
+    "database_url": (
+        "sqlite+aiosqlite:////tmp/env.db",
+        "sqlite+aiosqlite:////tmp/flag.db",
+        "sqlite+aiosqlite:////tmp/env.db",
+        "sqlite+aiosqlite:////tmp/flag.db",
+    ),
+    "log_level": ("warning", "debug", "warning", "debug"),
+    "allowed_origins": (
+        "https://a.example, https://b.example",
+        "https://c.example",
+        ("https://a.example", "https://b.example"),
+        ("https://c.example",),
+    ),
+    "event_flush_ms": ("75", 80, 75, 80),
+    "event_flush_size": ("300", 400, 300, 400),
+    "provider_timeout_s": ("2.5", 3.5, 2.5, 3.5),
+    "provider_attempts": ("4", 5, 4, 5),
+    "max_request_bytes": ("1000", 2000, 1000, 2000),
+}
+
+
+def test_samples_cover_every_setting() -> None:
+    assert set(SAMPLES) == {s.name for s in SETTINGS}
+
+
+def test_defaults() -> None:
+    settings = Settings.load({}, environ={})
+    assert settings.host == "127.0.0.1"
+    assert settings.port == DEFAULT_PORT
+    assert settings.data_dir == default_data_dir().resolve()
+    assert settings.database_url == f"sqlite+aiosqlite:///{settings.data_dir / 'plancast.db'}"
+    assert settings.log_level == "info"
+    assert settings.allowed_origins == ()
+    for setting in SETTINGS:
+        if setting.default is not None and setting.name != "allowed_origins":
+            assert getattr(settings, setting.name) == setting.default, setting.name
+
+
+def test_default_data_dir_follows_xdg(clean_environ: Path) -> None:
+    assert default_data_dir() == clean_environ / ".local" / "share" / "plancast"
+
+
+@pytest.mark.parametrize("name", [n for n in SAMPLES if n != "data_dir"])
+def test_env_beats_default_and_flag_beats_env(name: str) -> None:
+    setting = next(s for s in SETTINGS if s.name == name)
+    env_text, flag_value, from_env, from_flag = SAMPLES[name]
+    environ = {setting.env: env_text}
+    assert getattr(Settings.load({}, environ=environ), name) == from_env
+    assert getattr(Settings.load({name: flag_value}, environ=environ), name) == from_flag
+    # A flag left unset (None, as argparse gives it) does not hide the environment.
+    assert getattr(Settings.load({name: None}, environ=environ), name) == from_env
+
+
+def test_data_dir_precedence_and_derived_database_url(tmp_path: Path) -> None:
+    env_dir, flag_dir = tmp_path / "env", tmp_path / "flag"
+    environ = {"PLANCAST_DATA_DIR": str(env_dir)}
+    assert Settings.load({}, environ=environ).data_dir == env_dir.resolve()
+    settings = Settings.load({"data_dir": str(flag_dir)}, environ=environ)
+    assert settings.data_dir == flag_dir.resolve()
+    assert settings.database_url.endswith(str(flag_dir.resolve() / "plancast.db"))
+
+
+def test_data_dir_expands_the_home_folder(clean_environ: Path) -> None:
+    settings = Settings.load({"data_dir": "~/plancast-data"}, environ={})
+    assert settings.data_dir == (clean_environ / "plancast-data").resolve()
+
+
+def test_settings_read_the_process_environment_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PLANCAST_PORT", "9444")
+    assert Settings.load().port == 9444
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("port", "http"),
+        ("port", "80.5"),
+        ("event_flush_ms", "soon"),
+        ("event_flush_size", "many"),
+        ("provider_timeout_s", "slow"),
+        ("max_request_bytes", "1MB"),
+    ],
+)
+def test_a_bad_environment_value_names_the_setting_and_its_source(name: str, raw: str) -> None:
+    setting = next(s for s in SETTINGS if s.name == name)
+    with pytest.raises(ValueError) as caught:
+        Settings.load({}, environ={setting.env: raw})
+    assert name in str(caught.value)
+    assert setting.env in str(caught.value)
+
+
+def test_a_bad_flag_value_names_the_flag() -> None:
+    with pytest.raises(ValueError, match="--port"):
+        Settings.load({"port": "eighty"}, environ={})
+
+
+def test_a_bad_log_level_names_the_setting() -> None:
+    with pytest.raises(ValueError, match="log_level"):
+        Settings.load({}, environ={"PLANCAST_LOG_LEVEL": "loud"})
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("event_flush_size", "0"),
+        ("event_flush_ms", "-1"),
+        ("port", "70000"),
+        ("provider_timeout_s", "0"),
+        ("max_request_bytes", "-5"),
+        ("max_request_bytes", "0"),
+        ("provider_attempts", "0"),
+        ("event_flush_size", "-3"),
+    ],
+)
+def test_an_out_of_range_value_names_the_setting(name: str, raw: str) -> None:
+    setting = next(s for s in SETTINGS if s.name == name)
+    with pytest.raises(ValueError, match=name) as caught:
+        Settings.load({}, environ={setting.env: raw})
+    assert setting.env in str(caught.value)
+    with pytest.raises(ValueError, match=setting.flag):
+        Settings.load({name: setting.type(raw)}, environ={})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("port", 0), ("port", 65535), ("event_flush_size", 1), ("provider_attempts", 1)],
+)
+def test_a_value_at_a_bound_is_accepted(name: str, value: Any) -> None:
+    assert getattr(Settings.load({name: value}, environ={}), name) == value
+
+
+def test_settings_are_frozen() -> None:
+    settings = Settings.load({}, environ={})
+    with pytest.raises(AttributeError):
+        settings.port = 1  # type: ignore[misc]
+
+
+# -- plancast-server --help -----------------------------------------------------------------
+
+
+def _help_text() -> str:
+    return " ".join(cli.build_parser().format_help().split())
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.name)
+def test_help_lists_every_setting_with_its_flag_env_and_text(setting: Any) -> None:
+    text = _help_text()
+    assert setting.flag in text
+    assert f"[env {setting.env}]" in text
+    assert " ".join(setting.help.split()) in text
+    if setting.default is not None:
+        assert f"Default: {setting.default}." in text
+
+
+def test_help_is_what_the_command_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["--help"])
+    assert caught.value.code == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert printed == _help_text()
+    for setting in SETTINGS:
+        assert setting.flag in printed
+
+
+def test_parser_flags_map_onto_settings() -> None:
+    args = cli.build_parser().parse_args(
+        ["--port", "9100", "--data-dir", "/tmp/x", "--provider-timeout-s", "1.5"]
+    )
+    given = {k: v for k, v in vars(args).items() if v is not None}
+    assert given == {"port": 9100, "data_dir": "/tmp/x", "provider_timeout_s": 1.5}
+    settings = Settings.load(given, environ={"PLANCAST_PORT": "9000"})
+    assert settings.port == 9100
+
+
+def test_cli_rejects_a_bad_flag_type(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["--port", "eighty"])
+    assert caught.value.code == 2
+    assert "--port" in capsys.readouterr().err
+
+
+def test_cli_reports_a_bad_environment_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLANCAST_EVENT_FLUSH_MS", "soon")
+    with pytest.raises(SystemExit) as caught:
+        cli.main([])
+    message = str(caught.value.code)
+    assert message.startswith("plancast-server:")
+    assert "event_flush_ms" in message and "PLANCAST_EVENT_FLUSH_MS" in message

@@ -1,0 +1,474 @@
+"""The REST routes: authentication, happy paths, and one error shape on every route."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.routing import Route
+from starlette.websockets import WebSocketDisconnect
+
+from plancast.server.config import Settings
+from plancast.server.errors import HTTP_STATUS
+from plancast.server.web import rest
+from plancast.shared import SUBPROTOCOL, ErrorCode
+from tests.emulator.script import Reply
+from tests.emulator.server import Emulator
+from tests.server.helpers import (
+    FILE_REPLY,
+    STREAMS_URL,
+    Server,
+    check_sequence,
+    load_settings,
+    openai_creds,
+    running,
+    start_message,
+)
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> str:
+    """The one error shape: ``{"error": {"code", "message"}}`` with the code's status."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert list(body) == ["error"]
+    assert sorted(body["error"]) == ["code", "message"]
+    assert body["error"]["code"] == code
+    message = body["error"]["message"]
+    assert isinstance(message, str) and message.strip()
+    return str(message)
+
+
+@dataclass(frozen=True)
+class Ids:
+    project_id: str
+    plan_id: str
+    stream_id: str
+
+
+@dataclass(frozen=True)
+class Call:
+    """One route, called with a body that is valid for it."""
+
+    method: str
+    path: str
+    body: dict[str, Any] | None = None
+
+    def url(self, ids: Ids) -> str:
+        return self.path.format(
+            project_id=ids.project_id, plan_id=ids.plan_id, stream_id=ids.stream_id
+        )
+
+    @property
+    def has_ids(self) -> bool:
+        return "{" in self.path
+
+
+CALLS: dict[str, Call] = {
+    "list_projects": Call("GET", "/api/v1/projects"),
+    "create_project": Call("POST", "/api/v1/projects", {"name": "another"}),
+    "get_project": Call("GET", "/api/v1/projects/{project_id}"),
+    "list_plans": Call("GET", "/api/v1/projects/{project_id}/plans"),
+    "create_plan": Call("POST", "/api/v1/projects/{project_id}/plans", {"name": "second"}),
+    "get_plan": Call("GET", "/api/v1/plans/{plan_id}"),
+    "get_context": Call("GET", "/api/v1/plans/{plan_id}/context"),
+    "load_context": Call(
+        "POST",
+        "/api/v1/plans/{plan_id}/context",
+        {"items": [{"kind": "file", "name": "src/x.py", "content": "x = 1\n"}]},
+    ),
+    "remove_context": Call("POST", "/api/v1/plans/{plan_id}/context/remove", {"all": True}),
+    "get_convo": Call("GET", "/api/v1/plans/{plan_id}/convo"),
+    "get_changes": Call("GET", "/api/v1/plans/{plan_id}/changes"),
+    "apply_changes": Call("POST", "/api/v1/plans/{plan_id}/changes/apply", {}),
+    "reject_changes": Call("POST", "/api/v1/plans/{plan_id}/changes/reject", {}),
+    "get_versions": Call("GET", "/api/v1/plans/{plan_id}/versions"),
+    "list_streams": Call("GET", "/api/v1/plans/{plan_id}/streams"),
+    "get_stream": Call("GET", "/api/v1/streams/{stream_id}"),
+}
+POSTS = {name: call for name, call in CALLS.items() if call.method == "POST"}
+WITH_IDS = {name: call for name, call in CALLS.items() if call.has_ids}
+UNKNOWN = Ids("prj_unknown", "pl_unknown", "st_unknown")
+PUBLIC = {("GET", "/api/v1/health")}
+
+
+def _route_keys() -> set[tuple[str, str]]:
+    keys = set()
+    for route in rest.ROUTES:
+        assert isinstance(route, Route)
+        for method in route.methods or ():
+            if method != "HEAD":
+                keys.add((method, route.path))
+    return keys
+
+
+def test_the_call_table_covers_every_route() -> None:
+    assert {(c.method, c.path) for c in CALLS.values()} | PUBLIC == _route_keys()
+
+
+@pytest.fixture
+def ids(server: Server, emulator: Emulator) -> Ids:
+    """A project and a plan with one finished stream that proposed two changes."""
+    project_id = server.new_project()
+    plan_id = server.new_plan(project_id)
+    emulator.push(Reply(text=FILE_REPLY, chunk_chars=40))
+    events = server.run_stream(start_message(plan_id, openai_creds(emulator)))
+    assert check_sequence(events).status == "finished"
+    return Ids(project_id, plan_id, events[0].stream_id)
+
+
+def _call(server: Server, call: Call, ids: Ids, **kwargs: Any) -> httpx.Response:
+    if "content" not in kwargs and call.body is not None:
+        kwargs["json"] = call.body
+    kwargs.setdefault("headers", server.auth)
+    return server.client.request(call.method, call.url(ids), **kwargs)
+
+
+# -- authentication and the error shape, on every route -------------------------------------
+
+
+@pytest.fixture
+def plan_ids(server: Server) -> Ids:
+    """A project and a plan; no stream (for requests refused before any lookup)."""
+    project_id = server.new_project()
+    return Ids(project_id, server.new_plan(project_id), "st_unused")
+
+
+@pytest.mark.parametrize("call", CALLS.values(), ids=CALLS.keys())
+def test_every_route_needs_the_token(server: Server, plan_ids: Ids, call: Call) -> None:
+    before = server.ok("GET", f"/api/v1/plans/{plan_ids.plan_id}/versions")
+    assert_error(_call(server, call, plan_ids, headers={}), 401, "unauthorized")
+    wrong = {"Authorization": "Bearer not-the-token"}
+    message = assert_error(_call(server, call, plan_ids, headers=wrong), 401, "unauthorized")
+    assert "not-the-token" not in message
+    # Refused before any handler logic: nothing was written.
+    assert server.ok("GET", f"/api/v1/plans/{plan_ids.plan_id}/versions") == before
+    assert len(server.ok("GET", "/api/v1/projects")["projects"]) == 1
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Basic dXNlcjpwYXNz", "Bearer", "bearer  ", "Token abc", "Bearer a b", "Bearertoken"],
+)
+def test_malformed_authorization_headers_are_refused(server: Server, header: str) -> None:
+    response = server.client.get("/api/v1/projects", headers={"Authorization": header})
+    assert_error(response, 401, "unauthorized")
+
+
+def test_a_token_is_read_from_the_data_folder_and_the_scheme_is_case_insensitive(
+    server: Server,
+) -> None:
+    token = (server.data_dir / "local-token").read_text().strip()
+    assert len(token) >= 32
+    response = server.client.get("/api/v1/projects", headers={"Authorization": f"bearer {token}"})
+    assert response.status_code == 200
+
+
+def test_the_token_file_is_private_and_survives_a_restart(settings: Settings) -> None:
+    with running(settings) as first:
+        token = first.auth["Authorization"]
+    path: Path = settings.data_dir / "local-token"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert settings.data_dir.stat().st_mode & 0o777 == 0o700
+    with running(settings) as second:
+        assert second.auth["Authorization"] == token
+        assert second.get("/api/v1/projects").status_code == 200
+
+
+@pytest.mark.parametrize("call", WITH_IDS.values(), ids=WITH_IDS.keys())
+def test_every_route_answers_unknown_ids_with_not_found(server: Server, call: Call) -> None:
+    assert_error(_call(server, call, UNKNOWN), 404, "not_found")
+
+
+NOT_OBJECTS = [b"{not json", b"[1, 2]", b'"a string"', b"42", b"null", b'{"a": "\xff"}']
+
+
+@pytest.mark.parametrize("call", POSTS.values(), ids=POSTS.keys())
+def test_every_post_route_refuses_a_body_that_is_not_a_json_object(
+    server: Server, plan_ids: Ids, call: Call
+) -> None:
+    headers = server.auth | {"Content-Type": "application/json"}
+    for body in NOT_OBJECTS:
+        response = _call(server, call, plan_ids, content=body, headers=headers)
+        assert_error(response, 400, "invalid_request")
+
+
+def test_a_deeply_nested_body_is_a_bad_request(server: Server) -> None:
+    body = b"[" * 100_000
+    response = server.client.post("/api/v1/projects", content=body, headers=server.auth)
+    assert_error(response, 400, "invalid_request")
+
+
+@pytest.fixture
+def small_server(data_dir: Path) -> Iterator[Server]:
+    with running(load_settings(data_dir, max_request_bytes=1024)) as srv:
+        yield srv
+
+
+@pytest.mark.parametrize("call", POSTS.values(), ids=POSTS.keys())
+def test_every_post_route_refuses_an_oversized_body(small_server: Server, call: Call) -> None:
+    project_id = small_server.new_project()
+    ids = Ids(project_id, small_server.new_plan(project_id), "st_unused")
+    big = json.dumps({"name": "x" * 2000}).encode()
+    # With a declared length, refused before reading; streamed (chunked), refused while reading.
+    declared = _call(small_server, call, ids, content=big)
+    assert_error(declared, 413, "message_too_large")
+
+    def chunks() -> Any:
+        for i in range(0, len(big), 256):
+            yield big[i : i + 256]
+
+    streamed = _call(small_server, call, ids, content=chunks())
+    assert "content-length" not in streamed.request.headers
+    assert_error(streamed, 413, "message_too_large")
+
+
+def test_a_body_just_under_the_limit_is_accepted(small_server: Server) -> None:
+    body = json.dumps({"name": "n", "padding": "p" * 980}).encode()
+    assert 1000 < len(body) <= 1024
+    response = small_server.client.post("/api/v1/projects", content=body, headers=small_server.auth)
+    assert response.status_code == 201
+
+
+def test_unknown_routes_and_methods_use_the_error_shape(server: Server) -> None:
+    assert_error(server.get("/api/v1/nope"), 404, "not_found")
+    deleted = server.client.delete("/api/v1/projects", headers=server.auth)
+    assert_error(deleted, 405, "invalid_request")
+    assert_error(server.post("/api/v1/plans/pl_x/convo", {}), 405, "invalid_request")
+
+
+def test_a_foreign_host_header_gets_the_error_shape(server: Server) -> None:
+    response = server.client.get(
+        "/api/v1/projects", headers=server.auth | {"Host": "rebind.example"}
+    )
+    assert response.status_code == 403
+    body = response.json()
+    assert sorted(body["error"]) == ["code", "message"]
+    assert body["error"]["code"] == "forbidden"
+    for host in ("127.0.0.1:7526", "localhost", "[::1]:7526", "LOCALHOST:80"):
+        ok = server.client.get("/api/v1/projects", headers=server.auth | {"Host": host})
+        assert ok.status_code == 200, host
+
+
+def test_the_foreign_host_status_is_the_one_its_code_maps_to(server: Server) -> None:
+    response = server.client.get("/api/v1/health", headers={"Host": "rebind.example"})
+    assert response.status_code == HTTP_STATUS[ErrorCode(response.json()["error"]["code"])]
+
+
+def test_a_foreign_host_cannot_open_the_stream_socket(server: Server) -> None:
+    with pytest.raises(WebSocketDisconnect) as caught:
+        with server.client.websocket_connect(
+            STREAMS_URL,
+            subprotocols=[SUBPROTOCOL],
+            headers=server.auth | {"Host": "rebind.example"},
+        ):
+            pass
+    assert caught.value.code == 4403
+
+
+# -- happy paths ----------------------------------------------------------------------------
+
+
+def test_health_is_public_and_says_nothing_private(server: Server) -> None:
+    response = server.client.get("/api/v1/health")
+    assert response.status_code == 200
+    assert response.json() == {"ok": True, "version": rest.VERSION}
+
+
+def test_projects_are_created_listed_and_read(server: Server) -> None:
+    assert server.ok("GET", "/api/v1/projects") == {"projects": []}
+    response = server.post("/api/v1/projects", {"name": "  shop  "})
+    assert response.status_code == 201
+    project = response.json()
+    assert sorted(project) == ["created_at", "id", "name"]
+    assert project["name"] == "shop" and project["id"].startswith("prj_")
+    assert server.ok("GET", "/api/v1/projects") == {"projects": [project]}
+    assert server.ok("GET", f"/api/v1/projects/{project['id']}") == project
+
+
+def test_plans_are_created_listed_and_read(server: Server) -> None:
+    project_id = server.new_project()
+    response = server.post(f"/api/v1/projects/{project_id}/plans", None)
+    assert response.status_code == 201
+    first = response.json()
+    assert first["name"] == "plan-1" and first["project_id"] == project_id
+    named = server.ok("POST", f"/api/v1/projects/{project_id}/plans", {"name": "refactor"})
+    listed = server.ok("GET", f"/api/v1/projects/{project_id}/plans")["plans"]
+    assert [p["id"] for p in listed] == [first["id"], named["id"]]
+    plan = server.ok("GET", f"/api/v1/plans/{first['id']}")
+    assert plan == first | {
+        "branches": ["main"],
+        "version": 1,
+        "context_items": 0,
+        "messages": 0,
+        "pending_changes": 0,
+    }
+
+
+def test_a_duplicate_plan_name_is_a_conflict(server: Server) -> None:
+    project_id = server.new_project()
+    server.new_plan(project_id, "same")
+    response = server.post(f"/api/v1/projects/{project_id}/plans", {"name": "same"})
+    assert_error(response, 409, "conflict")
+
+
+def test_a_plan_on_an_unknown_branch_is_not_found(server: Server, plan_id: str) -> None:
+    assert_error(server.get(f"/api/v1/plans/{plan_id}?branch=nope"), 404, "not_found")
+    assert_error(server.get(f"/api/v1/plans/{plan_id}/context?branch=nope"), 404, "not_found")
+
+
+def test_context_is_loaded_listed_and_removed(server: Server, plan_id: str) -> None:
+    url = f"/api/v1/plans/{plan_id}/context"
+    items = [
+        {"kind": "file", "name": "src/a.py", "content": "a = 1\n"},
+        {"kind": "file", "name": "docs/b.md", "content": "# b\n"},
+        {"kind": "note", "name": "todo", "content": "keep it small"},
+    ]
+    loaded = server.ok("POST", url, {"items": items})
+    assert loaded == {
+        "added": ["src/a.py", "docs/b.md", "todo"],
+        "updated": [],
+        "unchanged": [],
+        "version": 2,
+    }
+    again = server.ok("POST", url, {"items": items[:1]})
+    assert (again["unchanged"], again["version"]) == (["src/a.py"], None)
+
+    listed = server.ok("GET", url)["items"]
+    assert [i["name"] for i in listed] == ["src/a.py", "docs/b.md", "todo"]
+    assert all(i["content"] is None for i in listed)
+    with_content = server.ok("GET", f"{url}?content=1")["items"]
+    assert [i["content"] for i in with_content] == [i["content"] for i in items]
+    assert server.ok("GET", f"/api/v1/plans/{plan_id}")["context_items"] == 3
+
+    removed = server.ok("POST", f"{url}/remove", {"names": ["docs"]})
+    assert removed == {"removed": ["docs/b.md"]}
+    assert server.ok("POST", f"{url}/remove", {"all": True}) == {"removed": ["src/a.py", "todo"]}
+    assert server.ok("GET", url) == {"items": []}
+
+
+def test_conversation_changes_versions_and_streams_after_a_stream(server: Server, ids: Ids) -> None:
+    plan = f"/api/v1/plans/{ids.plan_id}"
+    messages = server.ok("GET", f"{plan}/convo")["messages"]
+    assert [(m["role"], m["status"]) for m in messages] == [
+        ("user", "complete"),
+        ("assistant", "complete"),
+    ]
+    assert messages[1]["content"] == FILE_REPLY
+
+    pending = server.ok("GET", f"{plan}/changes")["changes"]
+    assert [(c["path"], c["op"]["op"], c["status"]) for c in pending] == [
+        ("src/app.py", "write", "pending"),
+        ("README.md", "edit", "pending"),
+    ]
+    assert pending[0]["op"]["content"] == "def main():\n    return 42\n"
+    assert {c["stream_id"] for c in pending} == {ids.stream_id}
+
+    applied = server.ok("POST", f"{plan}/changes/apply", {"paths": ["src/app.py"]})["changes"]
+    assert [c["id"] for c in applied] == [pending[0]["id"]]
+    rejected = server.ok("POST", f"{plan}/changes/reject", {"ids": [pending[1]["id"]]})
+    assert [c["id"] for c in rejected["changes"]] == [pending[1]["id"]]
+    assert server.ok("GET", f"{plan}/changes")["changes"] == []
+    everything = server.ok("GET", f"{plan}/changes?status=all")["changes"]
+    assert [c["status"] for c in everything] == ["applied", "rejected"]
+    assert [c["id"] for c in server.ok("GET", f"{plan}/changes?status=applied")["changes"]] == [
+        pending[0]["id"]
+    ]
+
+    history = server.ok("GET", f"{plan}/versions")["versions"]
+    assert [v["number"] for v in history] == [1, 2, 3, 4, 5]
+    assert [v["kind"] for v in history] == ["create", "prompt", "reply", "apply", "reject"]
+
+    streams = server.ok("GET", f"{plan}/streams")["streams"]
+    assert [s["id"] for s in streams] == [ids.stream_id]
+    row = server.ok("GET", f"/api/v1/streams/{ids.stream_id}")
+    assert row == streams[0]
+    assert (row["status"], row["mode"], row["model"]) == ("finished", "tell", "openai/gpt-4.1")
+    assert row["last_seq"] > 1 and row["ended_at"] >= row["started_at"]
+
+
+def test_applying_with_an_empty_body_applies_every_pending_change(server: Server, ids: Ids) -> None:
+    plan = f"/api/v1/plans/{ids.plan_id}"
+    moved = server.ok("POST", f"{plan}/changes/apply", None)["changes"]
+    assert len(moved) == 2
+    assert server.ok("GET", f"{plan}")["pending_changes"] == 0
+
+
+# -- invalid bodies -------------------------------------------------------------------------
+
+INVALID: list[tuple[str, Any]] = [
+    ("create_project", {}),
+    ("create_project", {"name": 5}),
+    ("create_project", {"name": ["a"]}),
+    ("create_project", {"name": "   "}),
+    ("create_plan", {"name": 5}),
+    ("create_plan", {"name": ""}),
+    ("load_context", {}),
+    ("load_context", {"items": "a.py"}),
+    ("load_context", {"items": ["a.py"]}),
+    ("load_context", {"items": [{"kind": "file", "name": "a.py"}]}),
+    ("load_context", {"items": [{"kind": "file", "name": "a.py", "content": 5}]}),
+    ("load_context", {"items": [{"kind": 1, "name": "a.py", "content": ""}]}),
+    ("load_context", {"items": [{"kind": "folder", "name": "a", "content": ""}]}),
+    ("load_context", {"items": [{"kind": "note", "name": " ", "content": "x"}]}),
+    ("remove_context", {}),
+    ("remove_context", {"names": "a.py"}),
+    ("remove_context", {"names": [1]}),
+    ("remove_context", {"all": "yes"}),
+    ("apply_changes", {"ids": "chg_x"}),
+    ("apply_changes", {"paths": [1]}),
+    ("apply_changes", {"ids": ["chg_not_pending"]}),
+    ("reject_changes", {"paths": "README.md"}),
+]
+
+
+@pytest.mark.parametrize(("name", "body"), INVALID)
+def test_invalid_bodies_are_refused(server: Server, plan_ids: Ids, name: str, body: Any) -> None:
+    before = server.ok("GET", f"/api/v1/plans/{plan_ids.plan_id}/versions")
+    response = _call(server, CALLS[name], plan_ids, content=json.dumps(body).encode())
+    assert_error(response, 400, "invalid_request")
+    assert server.ok("GET", f"/api/v1/plans/{plan_ids.plan_id}/versions") == before
+
+
+def test_an_unknown_change_status_filter_is_refused(server: Server, plan_id: str) -> None:
+    response = server.get(f"/api/v1/plans/{plan_id}/changes?status=maybe")
+    assert_error(response, 400, "invalid_request")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../outside.py",
+        "src/../../outside.py",
+        "/etc/passwd",
+        "C:\\Windows\\win.ini",
+        "C:/x.py",
+        ".git/config",
+        "src/.git/hooks/pre-commit",
+        ".plancast/state",
+        "a\x00b.py",
+        "line\nbreak.py",
+        "",
+        ".",
+    ],
+)
+def test_unsafe_context_paths_are_refused(server: Server, plan_id: str, path: str) -> None:
+    item = {"kind": "file", "name": path, "content": "x"}
+    response = server.post(f"/api/v1/plans/{plan_id}/context", {"items": [item]})
+    assert_error(response, 400, "unsafe_path")
+    assert server.ok("GET", f"/api/v1/plans/{plan_id}/context") == {"items": []}
+
+
+def test_one_unsafe_path_refuses_the_whole_load(server: Server, plan_id: str) -> None:
+    items = [
+        {"kind": "file", "name": "fine.py", "content": "x"},
+        {"kind": "file", "name": "../bad.py", "content": "y"},
+    ]
+    response = server.post(f"/api/v1/plans/{plan_id}/context", {"items": items})
+    assert_error(response, 400, "unsafe_path")
+    assert server.ok("GET", f"/api/v1/plans/{plan_id}/versions")["versions"][-1]["number"] == 1
