@@ -15,6 +15,7 @@ from plancast.server.domain.accounts import ensure_local_principal
 from plancast.server.domain.ids import new_id
 from plancast.server.llm.calls import RetryPolicy
 from plancast.server.store.database import create_engine, migrate
+from plancast.server.streams.deadlines import StreamLimits
 from plancast.server.streams.engine import StreamService
 from plancast.server.streams.eventlog import EventLog
 from plancast.server.web import rest
@@ -45,7 +46,13 @@ def create_app(settings: Settings) -> Starlette:
             eventlog,
             provider_timeout_s=settings.provider_timeout_s,
             replica_id=new_id("rep"),
-            retry=RetryPolicy(attempts=max(1, settings.provider_attempts)),
+            retry=RetryPolicy(attempts=settings.provider_attempts),
+            limits=StreamLimits(
+                first_token_s=settings.first_token_timeout_s,
+                idle_s=settings.idle_timeout_s,
+                deadline_s=settings.stream_deadline_s,
+            ),
+            max_streams_per_user=settings.max_streams_per_user,
         )
         recovered = await service.recover(
             only_expired=not settings.database_url.startswith("sqlite")

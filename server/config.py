@@ -97,6 +97,36 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=0.001,
     ),
     Setting(
+        "first_token_timeout_s",
+        float,
+        90.0,
+        "A stream fails as provider_timeout if the model sends no text for this long after "
+        "the call starts.",
+        minimum=0.001,
+    ),
+    Setting(
+        "idle_timeout_s",
+        float,
+        60.0,
+        "A stream fails as provider_timeout if the model goes silent for this long mid-reply.",
+        minimum=0.001,
+    ),
+    Setting(
+        "stream_deadline_s",
+        float,
+        1800.0,
+        "No stream runs longer than this, even one that keeps trickling; it then fails as "
+        "provider_timeout with its partial reply kept.",
+        minimum=0.001,
+    ),
+    Setting(
+        "max_streams_per_user",
+        int,
+        8,
+        "How many streams one user may run at once (across plans); more are refused as busy.",
+        minimum=1,
+    ),
+    Setting(
         "provider_attempts",
         int,
         3,
@@ -125,6 +155,10 @@ class Settings:
     event_flush_ms: int = 50
     event_flush_size: int = 200
     provider_timeout_s: float = 120.0
+    first_token_timeout_s: float = 90.0
+    idle_timeout_s: float = 60.0
+    stream_deadline_s: float = 1800.0
+    max_streams_per_user: int = 8
     provider_attempts: int = 3
     max_request_bytes: int = 32 * 1024 * 1024
 

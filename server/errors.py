@@ -60,7 +60,7 @@ class Conflict(PlancastError):
 class Busy(Conflict):
     code = ErrorCode.BUSY
 
-    def __init__(self, message: str, *, stream_id: str) -> None:
+    def __init__(self, message: str, *, stream_id: str | None) -> None:
         super().__init__(message)
         self.stream_id = stream_id
 

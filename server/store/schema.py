@@ -186,6 +186,7 @@ streams = Table(
     Column("started_at", Float, nullable=False),
     Column("ended_at", Float, nullable=True),
     Column("lease_owner", String(64), nullable=True),
+    Column("user_id", ID, nullable=True),
     Column("lease_expires_at", Float, nullable=True),
     UniqueConstraint("org_id", "request_id", name="uq_streams_org_request"),
     Index(
@@ -197,6 +198,20 @@ streams = Table(
         postgresql_where=text("status = 'running'"),
     ),
     Index("ix_streams_plan", "plan_id"),
+    Index("ix_streams_user_status", "user_id", "status"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("org_id", ID, nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("method", String(10), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("status", Integer, nullable=True),  # NULL while the first request runs
+    Column("body", Text, nullable=True),
+    _created(),
+    PrimaryKeyConstraint("org_id", "key"),
 )
 
 stream_events = Table(

@@ -30,13 +30,14 @@ from plancast.server.domain import context as context_domain
 from plancast.server.domain import convo, plans, versions
 from plancast.server.domain.ids import new_id, now
 from plancast.server.domain.principal import Action, Principal, authorize
-from plancast.server.errors import InvalidRequest
+from plancast.server.errors import Busy, InvalidRequest
 from plancast.server.llm import calls, prompts
 from plancast.server.llm.credentials import Credentials
 from plancast.server.llm.types import ChatRequest, TextDelta, Usage
 from plancast.server.store.schema import stream_events
 from plancast.server.store.schema import usage as usage_table
 from plancast.server.streams import records
+from plancast.server.streams.deadlines import DEFAULT_LIMITS, StreamLimits, within_limits
 from plancast.server.streams.eventlog import EventLog, event_row, read_events
 from plancast.server.streams.live import LiveStream
 from plancast.server.streams.registry import StreamRegistry
@@ -77,11 +78,15 @@ class StreamService:
         provider_timeout_s: float,
         replica_id: str,
         retry: calls.RetryPolicy = calls.DEFAULT_RETRY,
+        limits: StreamLimits = DEFAULT_LIMITS,
+        max_streams_per_user: int = 8,
     ) -> None:
         self._db = engine
         self._eventlog = eventlog
         self._timeout = provider_timeout_s
         self._retry = retry
+        self._limits = limits
+        self._max_per_user = max_streams_per_user
         self._replica = replica_id
         self.registry = StreamRegistry()
         self._lease_task: asyncio.Task[None] | None = None
@@ -124,6 +129,13 @@ class StreamService:
                     return StartedStream(existing.id, existing.plan_id, existing.branch)
                 await plans.get_plan(conn, principal.org_id, request.plan_id)
                 await versions.head(conn, principal.org_id, request.plan_id, request.branch)
+                running = await records.count_running_for_user(conn, principal.user_id)
+                if running >= self._max_per_user:
+                    raise Busy(
+                        f"you already run {running} streams, the most this server allows at "
+                        "once; wait for one to end or stop one (`plancast ps` lists them)",
+                        stream_id=None,
+                    )
                 stream_id = new_id("st")
                 await records.insert_running(
                     conn,
@@ -135,6 +147,7 @@ class StreamService:
                     model=str(model),
                     request_id=request.request_id,
                     owner=self._replica,
+                    user_id=principal.user_id,
                 )
                 if request.prompt.strip():
                     message = await convo.insert_message(
@@ -260,9 +273,10 @@ class StreamService:
                 system=prompts.system_prompt(mode, context),
                 messages=prompts.conversation(history, None),
             )
-            async for output in calls.stream_chat(
+            model_output = calls.stream_chat(
                 request, credentials, timeout=self._timeout, retry=self._retry
-            ):
+            )
+            async for output in within_limits(model_output, self._limits):
                 if isinstance(output, TextDelta):
                     if first_token is None:
                         first_token = time.monotonic()

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from plancast.server.domain.ids import now
 from plancast.server.errors import Busy, NotFound
-from plancast.server.store.schema import streams
+from plancast.server.store.schema import plans, streams
 
 LEASE_S = 30.0
 
@@ -63,6 +63,7 @@ async def insert_running(
     model: str,
     request_id: str,
     owner: str,
+    user_id: str | None = None,
 ) -> None:
     """Record a new running stream.
 
@@ -86,6 +87,7 @@ async def insert_running(
                     started_at=at,
                     lease_owner=owner,
                     lease_expires_at=at + LEASE_S,
+                    user_id=user_id,
                 )
             )
     except IntegrityError:
@@ -103,6 +105,29 @@ async def insert_running(
             "wait for it to end, or stop it from the terminal that watches it (Ctrl-C)",
             stream_id=running,
         ) from None
+
+
+async def count_running_for_user(conn: AsyncConnection, user_id: str) -> int:
+    found = await conn.scalar(
+        select(func.count())
+        .select_from(streams)
+        .where(streams.c.user_id == user_id, streams.c.status == "running")
+    )
+    return int(found or 0)
+
+
+async def list_for_project(
+    conn: AsyncConnection, org_id: str, project_id: str, *, limit: int = 20
+) -> list[tuple[StreamRecord, str]]:
+    """A project's running streams, then its most recent others: (stream, plan name) pairs."""
+    query = (
+        select(*_COLUMNS, plans.c.name)
+        .select_from(streams.join(plans, plans.c.id == streams.c.plan_id))
+        .where(streams.c.org_id == org_id, plans.c.project_id == project_id)
+        .order_by((streams.c.status == "running").desc(), streams.c.started_at.desc())
+        .limit(limit)
+    )
+    return [(StreamRecord(*row[:-1]), row[-1]) for row in await conn.execute(query)]
 
 
 async def by_request_id(conn: AsyncConnection, org_id: str, request_id: str) -> StreamRecord | None:

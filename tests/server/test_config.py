@@ -34,6 +34,10 @@ SAMPLES: dict[str, tuple[str, Any, Any, Any]] = {
     "event_flush_size": ("300", 400, 300, 400),
     "provider_timeout_s": ("2.5", 3.5, 2.5, 3.5),
     "provider_attempts": ("4", 5, 4, 5),
+    "first_token_timeout_s": ("12.5", 7.0, 12.5, 7.0),
+    "idle_timeout_s": ("30", 9.5, 30.0, 9.5),
+    "stream_deadline_s": ("600", 60.0, 600.0, 60.0),
+    "max_streams_per_user": ("3", 2, 3, 2),
     "max_request_bytes": ("1000", 2000, 1000, 2000),
 }
 
