@@ -18,7 +18,7 @@ from plancast.server.store.database import create_engine, migrate
 from plancast.server.streams.deadlines import StreamLimits
 from plancast.server.streams.engine import StreamService
 from plancast.server.streams.eventlog import EventLog
-from plancast.server.web import rest
+from plancast.server.web import rest, sse
 from plancast.server.web.auth import load_or_create_token
 from plancast.server.web.errors import EXCEPTION_HANDLERS
 from plancast.server.web.hosts import HostCheck
@@ -77,7 +77,7 @@ def create_app(settings: Settings) -> Starlette:
         # Refuse other Host names on loopback: a second line against DNS rebinding.
         middleware.append(Middleware(HostCheck, allowed_hosts=LOOPBACK_HOSTS))
     app = Starlette(
-        routes=[*rest.ROUTES, WebSocketRoute("/api/v1/streams", stream_socket)],
+        routes=[*rest.ROUTES, *sse.ROUTES, WebSocketRoute("/api/v1/streams", stream_socket)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=middleware,
         lifespan=lifespan,

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from plancast.server.domain import changes, context, convo, plans, projects, versions
@@ -19,6 +19,7 @@ from plancast.server.domain.principal import Action, Principal, authorize
 from plancast.server.errors import InvalidRequest
 from plancast.server.streams import records
 from plancast.server.web.auth import authenticate
+from plancast.server.web.idempotency import idempotent
 from plancast.shared import ErrorCode, PlancastError, op_to_dict
 
 VERSION = "0.1.0"
@@ -92,7 +93,8 @@ async def list_projects(request: Request) -> JSONResponse:
     return JSONResponse({"projects": [asdict(x) for x in found]})
 
 
-async def create_project(request: Request) -> JSONResponse:
+@idempotent
+async def create_project(request: Request) -> Response:
     p = _principal(request, Action.WRITE)
     data = await _json(request)
     async with request.app.state.db.begin() as conn:
@@ -114,7 +116,8 @@ async def list_plans(request: Request) -> JSONResponse:
     return JSONResponse({"plans": [asdict(x) for x in found]})
 
 
-async def create_plan(request: Request) -> JSONResponse:
+@idempotent
+async def create_plan(request: Request) -> Response:
     p = _principal(request, Action.WRITE)
     data = await _json(request)
     async with request.app.state.db.begin() as conn:
@@ -159,7 +162,8 @@ async def get_context(request: Request) -> JSONResponse:
     return JSONResponse({"items": [asdict(i) for i in items]})
 
 
-async def load_context(request: Request) -> JSONResponse:
+@idempotent
+async def load_context(request: Request) -> Response:
     p = _principal(request, Action.WRITE)
     data = await _json(request)
     raw = data.get("items")
@@ -182,7 +186,8 @@ async def load_context(request: Request) -> JSONResponse:
     return JSONResponse(asdict(result))
 
 
-async def remove_context(request: Request) -> JSONResponse:
+@idempotent
+async def remove_context(request: Request) -> Response:
     p = _principal(request, Action.WRITE)
     data = await _json(request)
     names = None if data.get("all") is True else _str_list(data, "names")
@@ -252,11 +257,13 @@ async def _set_change_status(request: Request, status: str) -> JSONResponse:
     return JSONResponse({"changes": [_change(c) for c in moved]})
 
 
-async def apply_changes(request: Request) -> JSONResponse:
+@idempotent
+async def apply_changes(request: Request) -> Response:
     return await _set_change_status(request, "applied")
 
 
-async def reject_changes(request: Request) -> JSONResponse:
+@idempotent
+async def reject_changes(request: Request) -> Response:
     return await _set_change_status(request, "rejected")
 
 
@@ -291,6 +298,15 @@ async def list_streams(request: Request) -> JSONResponse:
     return JSONResponse({"streams": [asdict(s) for s in found]})
 
 
+async def list_project_streams(request: Request) -> JSONResponse:
+    p = _principal(request, Action.READ)
+    project_id = request.path_params["project_id"]
+    async with request.app.state.db.connect() as conn:
+        await projects.get_project(conn, p.org_id, project_id)
+        found = await records.list_for_project(conn, p.org_id, project_id)
+    return JSONResponse({"streams": [asdict(s) | {"plan_name": name} for s, name in found]})
+
+
 async def get_stream(request: Request) -> JSONResponse:
     p = _principal(request, Action.READ)
     async with request.app.state.db.connect() as conn:
@@ -305,6 +321,7 @@ ROUTES = [
     Route("/api/v1/projects/{project_id}", get_project),
     Route("/api/v1/projects/{project_id}/plans", list_plans, methods=["GET"]),
     Route("/api/v1/projects/{project_id}/plans", create_plan, methods=["POST"]),
+    Route("/api/v1/projects/{project_id}/streams", list_project_streams),
     Route("/api/v1/plans/{plan_id}", get_plan),
     Route("/api/v1/plans/{plan_id}/context", get_context, methods=["GET"]),
     Route("/api/v1/plans/{plan_id}/context", load_context, methods=["POST"]),

@@ -109,11 +109,15 @@ class Server:
 
     # -- REST -----------------------------------------------------------------------------
 
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.client.get(path, headers=self.auth, **kwargs)
+    def get(
+        self, path: str, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        return self.client.get(path, headers=self.auth | (headers or {}), **kwargs)
 
-    def post(self, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
-        return self.client.post(path, json=body, headers=self.auth, **kwargs)
+    def post(
+        self, path: str, body: Any = None, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        return self.client.post(path, json=body, headers=self.auth | (headers or {}), **kwargs)
 
     def ok(self, method: str, path: str, body: Any = None) -> Any:
         """A request that must succeed; returns its JSON."""

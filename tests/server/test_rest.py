@@ -74,6 +74,7 @@ CALLS: dict[str, Call] = {
     "create_project": Call("POST", "/api/v1/projects", {"name": "another"}),
     "get_project": Call("GET", "/api/v1/projects/{project_id}"),
     "list_plans": Call("GET", "/api/v1/projects/{project_id}/plans"),
+    "list_project_streams": Call("GET", "/api/v1/projects/{project_id}/streams"),
     "create_plan": Call("POST", "/api/v1/projects/{project_id}/plans", {"name": "second"}),
     "get_plan": Call("GET", "/api/v1/plans/{plan_id}"),
     "get_context": Call("GET", "/api/v1/plans/{plan_id}/context"),
