@@ -2,6 +2,7 @@
 
 PlancastError (plancast.shared)
 ├── ServerUnavailable   the server is not running or not reachable
+├── ConnectionLost      an open stream connection dropped (the stream goes on)
 └── ApiError            the server answered with an error (its code and message)
 """
 
@@ -18,6 +19,12 @@ class ServerUnavailable(PlancastError):
     def __init__(self, url: str) -> None:
         super().__init__(f"cannot reach the plancast server at {url}; is it running? {START_HINT}")
         self.url = url
+
+
+class ConnectionLost(PlancastError):
+    """The stream connection dropped. The stream goes on on the server: reattach."""
+
+    code = ErrorCode.INTERNAL
 
 
 class ApiError(PlancastError):

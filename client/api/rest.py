@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from typing import Any
 
 from plancast.client.api.errors import ServerUnavailable, error_from_payload
 from plancast.client.config import ClientConfig
+
+ATTEMPTS = 3
 
 
 class RestClient:
@@ -15,10 +19,15 @@ class RestClient:
         headers = {"Authorization": f"Bearer {config.token}"} if config.token else {}
         self._config = config
         self._http = httpx.Client(base_url=config.server, headers=headers, timeout=timeout)
-        self._transport_errors = (
-            httpx.ConnectError,
-            httpx.ConnectTimeout,
+        self._unreachable = (httpx.ConnectError, httpx.ConnectTimeout)
+        # Failures after the request may have reached the server: retried with the
+        # same Idempotency-Key, so that a write is applied once.
+        self._transient = (
+            httpx.ReadTimeout,
+            httpx.WriteTimeout,
             httpx.RemoteProtocolError,
+            httpx.ReadError,
+            httpx.WriteError,
         )
 
     def close(self) -> None:
@@ -37,10 +46,20 @@ class RestClient:
             ServerUnavailable: nothing answers at the server URL.
             ApiError: the server answered with an error.
         """
-        try:
-            response = self._http.request(method, "/api/v1" + path, **kwargs)
-        except self._transport_errors:
-            raise ServerUnavailable(self._config.server) from None
+        if method != "GET":
+            headers = dict(kwargs.pop("headers", None) or {})
+            headers.setdefault("Idempotency-Key", uuid.uuid4().hex)
+            kwargs["headers"] = headers
+        for attempt in range(ATTEMPTS):
+            try:
+                response = self._http.request(method, "/api/v1" + path, **kwargs)
+                break
+            except self._unreachable:
+                raise ServerUnavailable(self._config.server) from None
+            except self._transient:
+                if attempt + 1 == ATTEMPTS:
+                    raise ServerUnavailable(self._config.server) from None
+                time.sleep(0.2 * 2**attempt)
         try:
             payload = response.json()
         except ValueError:

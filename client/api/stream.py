@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from plancast.client.api.errors import ApiError, ServerUnavailable
+from plancast.client.api.errors import ApiError, ConnectionLost, ServerUnavailable
 from plancast.client.config import ClientConfig
 from plancast.shared import (
     MAX_MESSAGE_BYTES,
@@ -71,7 +71,12 @@ class StreamConnection:
         self._stack.close()
 
     def send(self, message: Message) -> None:
-        self._ws.send(encode(message))
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            self._ws.send(encode(message))
+        except (ConnectionClosed, OSError):
+            raise ConnectionLost("the connection to the server dropped") from None
 
     def receive(self, timeout: float | None = None) -> Message:
         """The next message from the server.
@@ -89,11 +94,9 @@ class StreamConnection:
             code = exc.rcvd.code if exc.rcvd is not None else None
             if code in _CLOSE_CODES:
                 raise ApiError(_CLOSE_CODES[code], reason or "the server refused") from None
-            raise ApiError(
-                ErrorCode.INTERNAL,
-                "the connection to the server closed; the stream goes on there: "
-                "`plancast convo` shows what it wrote",
-            ) from None
+            raise ConnectionLost("the connection to the server dropped") from None
+        except OSError:
+            raise ConnectionLost("the connection to the server dropped") from None
         return decode_server(frame)
 
     def start(self, request: StartStream) -> Started:

@@ -1,16 +1,22 @@
-"""Stream commands: tell, continue, chat. They start a stream and watch it to its end.
+"""Stream commands: tell, chat, continue start a stream; ps, connect and stop manage them.
 
-Ctrl-C while watching sends ``stop``: the server ends the stream, keeps the
-partial reply, and the End event still arrives here.
+A stream runs on the server whether or not anyone watches. Watching is a
+cursor: the client remembers the last sequence number it showed and, if the
+connection drops, reconnects with backoff and attaches "after" it, so nothing
+is shown twice or missed. Ctrl-C asks whether to stop the stream or detach.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import secrets
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
+from plancast.client.api.errors import ConnectionLost, ServerUnavailable
 from plancast.client.api.stream import StreamConnection
 from plancast.client.credentials import choose_model, credentials_for
 from plancast.client.session import Session
@@ -21,10 +27,17 @@ from plancast.shared import (
     End,
     ErrorCode,
     PlancastError,
+    Started,
     StartStream,
     Status,
     StreamEvent,
 )
+
+RECONNECT_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0)  # about 30 s in all
+
+
+class Detached(Exception):
+    """The user chose to leave the stream running and stop watching."""
 
 
 def register(sub: Any) -> None:
@@ -35,10 +48,21 @@ def register(sub: Any) -> None:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("prompt", nargs="*", help="the prompt (or pipe it on stdin)")
         p.add_argument("-m", "--model", help="provider/model, e.g. anthropic/claude-sonnet-5-5")
+        p.add_argument("--bg", action="store_true", help="start it and return; it runs on")
         p.set_defaults(func=run_stream, mode=name)
     p = sub.add_parser("continue", help="continue the plan from where the last reply stopped")
     p.add_argument("-m", "--model", help="provider/model")
+    p.add_argument("--bg", action="store_true", help="start it and return; it runs on")
     p.set_defaults(func=run_stream, mode="continue", prompt=[])
+    p = sub.add_parser("ps", help="list this project's running and recent streams")
+    p.add_argument("--json", action="store_true", help="print JSON, for scripts")
+    p.set_defaults(func=ps)
+    p = sub.add_parser("connect", help="watch a stream (default: the current plan's latest)")
+    p.add_argument("stream", nargs="?", help="a stream id from `plancast ps`")
+    p.set_defaults(func=connect)
+    p = sub.add_parser("stop", help="stop a running stream, keeping its partial reply")
+    p.add_argument("stream", nargs="?", help="a stream id (default: the current plan's)")
+    p.set_defaults(func=stop)
 
 
 def _prompt(args: argparse.Namespace) -> str:
@@ -64,32 +88,178 @@ def run_stream(session: Session, args: argparse.Namespace) -> int:
         model=str(model),
         credentials=(creds,),
     )
-    with StreamConnection(session.config) as conn:
-        started = conn.start(request)
-        session.output.note(f"stream {started.stream_id} · {model}")
-        end = watch(session, conn, started.stream_id)
-    return 0 if end.status == "finished" else 1
+    started = _start(session, request)
+    if args.bg:
+        session.output.line(started.stream_id)
+        session.output.note(
+            f"running in the background · `plancast connect {started.stream_id}` to watch, "
+            f"`plancast stop {started.stream_id}` to stop"
+        )
+        return 0
+    session.output.note(f"stream {started.stream_id} · {model}")
+    end = watch(session, started.stream_id)
+    return 0 if end is None or end.status == "finished" else 1
 
 
-def watch(session: Session, conn: StreamConnection, stream_id: str) -> End:
-    """Render a stream's events until its End; Ctrl-C asks the server to stop it."""
-    renderer = _Renderer(session)
-    events = conn.events(stream_id)
+def _start(session: Session, request: StartStream) -> Started:
+    """Send ``start``; if the connection drops first, send the same request again.
+
+    The request id makes this safe: a start that did reach the server is not
+    repeated, its stream is returned.
+    """
+    for delay in (*RECONNECT_DELAYS_S[:3], None):
+        try:
+            with StreamConnection(session.config) as conn:
+                return conn.start(request)
+        except ConnectionLost:
+            if delay is None:
+                raise
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def watch(
+    session: Session,
+    stream_id: str,
+    *,
+    after: int = 0,
+    ask: Callable[[str], str] | None = None,
+) -> End | None:
+    """Show a stream's events after ``after`` until its End, reconnecting as needed.
+
+    Returns the End, or None when the user detached (the stream goes on).
+    """
+    renderer = Renderer(session)
+    last = after
+    failures = 0
     while True:
         try:
-            for event in events:
-                renderer.show(event)
-                if isinstance(event, End):
-                    return event
-        except KeyboardInterrupt:
-            session.output.note("\nstopping… (the partial reply is kept)")
-            conn.stop(stream_id)
-            events = conn.events(stream_id)
-            continue
-        raise PlancastError("the stream ended without an end event", code=ErrorCode.INTERNAL)
+            with StreamConnection(session.config) as conn:
+                conn.attach(stream_id, last)
+                try:
+                    for event in conn.events(stream_id):
+                        if event.seq <= last and not isinstance(event, End):
+                            continue  # already shown before a reconnect
+                        last = max(last, event.seq)
+                        failures = 0
+                        renderer.show(event)
+                        if isinstance(event, End):
+                            return event
+                except KeyboardInterrupt:
+                    if _stop_or_detach(session, ask) == "detach":
+                        raise Detached from None
+                    conn.stop(stream_id)
+                    session.output.note("stopping… (the partial reply is kept)")
+                    continue
+        except Detached:
+            renderer.pause()
+            session.output.note(
+                f"detached; the stream runs on · `plancast connect {stream_id}` to watch it"
+            )
+            return None
+        except (ConnectionLost, ServerUnavailable):
+            if failures >= len(RECONNECT_DELAYS_S):
+                raise PlancastError(
+                    f"lost the connection to the server; the stream may still run there: "
+                    f"`plancast connect {stream_id}` to watch it again",
+                    code=ErrorCode.INTERNAL,
+                ) from None
+            renderer.pause()
+            session.output.note("connection lost; reconnecting…", "yellow")
+            time.sleep(RECONNECT_DELAYS_S[failures])
+            failures += 1
 
 
-class _Renderer:
+def _stop_or_detach(session: Session, ask: Callable[[str], str] | None) -> str:
+    """Ctrl-C while watching: stop the stream or detach? Without a terminal: stop."""
+    if ask is None:
+        if not sys.stdin.isatty():
+            return "stop"
+        ask = input
+    session.output.write("\n")
+    while True:
+        try:
+            answer = ask("[s]top the stream, or [d]etach and leave it running? ").strip().lower()
+        except (EOFError, KeyboardInterrupt):
+            return "stop"
+        if answer in ("s", "stop", ""):
+            return "stop"
+        if answer in ("d", "detach"):
+            return "detach"
+
+
+def _streams(session: Session) -> list[dict[str, Any]]:
+    found = session.api.get(f"/projects/{session.binding.project_id}/streams")["streams"]
+    return list(found)
+
+
+def ps(session: Session, args: argparse.Namespace) -> int:
+    found = _streams(session)
+    if args.json:
+        session.output.line(json.dumps(found, indent=2))
+        return 0
+    if not found:
+        session.output.line("no streams yet in this project")
+        return 0
+    now = time.time()
+    for s in found:
+        ago = _ago(now - s["started_at"])
+        style = ("green",) if s["status"] == "running" else ()
+        session.output.line(
+            f"{s['id']}  {s['status']:<11} {s['mode']:<8} {s['plan_name']:<16} "
+            f"{s['model']:<28} {ago}",
+            *style,
+        )
+    return 0
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 90:
+        return f"{int(seconds)}s ago"
+    if seconds < 5400:
+        return f"{int(seconds // 60)}m ago"
+    if seconds < 129600:
+        return f"{int(seconds // 3600)}h ago"
+    return f"{int(seconds // 86400)}d ago"
+
+
+def _default_stream(session: Session, *, running_only: bool) -> str:
+    mine = session.api.get(f"/plans/{session.plan_id}/streams")["streams"]
+    running = [s for s in mine if s["status"] == "running"]
+    chosen = running or ([] if running_only else mine)
+    if not chosen:
+        what = "running stream" if running_only else "stream"
+        raise PlancastError(
+            f"the current plan has no {what}; `plancast ps` lists the project's streams",
+            code=ErrorCode.NOT_FOUND,
+        )
+    return str(chosen[-1]["id"])
+
+
+def connect(session: Session, args: argparse.Namespace) -> int:
+    stream_id = args.stream or _default_stream(session, running_only=False)
+    end = watch(session, stream_id)
+    return 0 if end is None or end.status == "finished" else 1
+
+
+def stop(session: Session, args: argparse.Namespace) -> int:
+    stream_id = args.stream or _default_stream(session, running_only=True)
+    with StreamConnection(session.config) as conn:
+        conn.stop(stream_id)
+        conn.attach(stream_id, 0)
+        end = None
+        for event in conn.events(stream_id):
+            if isinstance(event, End):
+                end = event
+                break
+    assert end is not None  # events() only returns after an End
+    session.output.line(f"stream {stream_id} {end.status}")
+    return 0
+
+
+class Renderer:
+    """Shows events: the reply's prose as it arrives, change blocks as one line each."""
+
     def __init__(self, session: Session) -> None:
         self.out = session.output
         self.view = ReplyView()
@@ -101,23 +271,24 @@ class _Renderer:
             self.out.write(text)
             self.at_line_start = text.endswith("\n")
 
+    def pause(self) -> None:
+        """Before a note in the middle of the reply: end the current line."""
+        if not self.at_line_start:
+            self.out.write("\n")
+            self.at_line_start = True
+
     def show(self, event: StreamEvent) -> None:
         if isinstance(event, Delta):
             self._show_text(self.view.feed(event.text))
         elif isinstance(event, ChangeEvent):
             self.changes.append(event)
         elif isinstance(event, Status) and event.stage == "problem":
-            self._break()
+            self.pause()
             self.out.note(f"warning: {event.detail}", "yellow")
         elif isinstance(event, End):
             self._show_text(self.view.finish())
-            self._break()
+            self.pause()
             self._end(event)
-
-    def _break(self) -> None:
-        if not self.at_line_start:
-            self.out.write("\n")
-            self.at_line_start = True
 
     def _end(self, end: End) -> None:
         out = self.out
