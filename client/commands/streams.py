@@ -80,6 +80,9 @@ def run_stream(session: Session, args: argparse.Namespace) -> int:
     prompt = _prompt(args)
     model = choose_model(args.model)
     creds = credentials_for(model)  # a missing key stops us here, before any work
+    from plancast.client.commands.context import warn_if_stale
+
+    warn_if_stale(session)  # stale loaded files: one warning line, or PLANCAST_AUTO_UPDATE=1
     request = StartStream(
         request_id=secrets.token_hex(12),
         plan_id=session.plan_id,
@@ -168,6 +171,13 @@ def watch(
             session.output.note("connection lost; reconnecting…", "yellow")
             time.sleep(RECONNECT_DELAYS_S[failures])
             failures += 1
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def _stop_or_detach(session: Session, ask: Callable[[str], str] | None) -> str:
@@ -272,8 +282,11 @@ class Renderer:
             self.at_line_start = text.endswith("\n")
 
     def pause(self) -> None:
-        """Before a note in the middle of the reply: end the current line."""
-        if not self.at_line_start:
+        """Before a note in the middle of the reply: end the current line on a terminal.
+
+        When stdout is piped, the reply text must stay exactly the reply text.
+        """
+        if not self.at_line_start and _isatty(self.out.out):
             self.out.write("\n")
             self.at_line_start = True
 
@@ -287,7 +300,9 @@ class Renderer:
             self.out.note(f"warning: {event.detail}", "yellow")
         elif isinstance(event, End):
             self._show_text(self.view.finish())
-            self.pause()
+            if not self.at_line_start:  # the reply's last line, on screen or in a pipe
+                self.out.write("\n")
+                self.at_line_start = True
             self._end(event)
 
     def _end(self, end: End) -> None:
