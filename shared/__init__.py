@@ -20,6 +20,15 @@ from ._errors import (
     UnsafePathError,
 )
 from ._paths import check_relative_path
+from ._pricing import (
+    CHARS_PER_TOKEN,
+    INPUT_PRICES,
+    PRICES_AS_OF,
+    estimate_input_cost,
+    estimate_tokens,
+    format_usd,
+    input_price,
+)
 from ._protocol import (
     CLIENT_MESSAGES,
     MAX_MESSAGE_BYTES,
@@ -57,10 +66,13 @@ from ._reply import (
 )
 
 __all__ = [
+    "CHARS_PER_TOKEN",
     "CLIENT_MESSAGES",
     "DEFAULT_MAX_BLOCK_CHARS",
     "DEFAULT_MODELS",
+    "INPUT_PRICES",
     "MAX_MESSAGE_BYTES",
+    "PRICES_AS_OF",
     "PROTOCOL_VERSION",
     "PROVIDERS",
     "SERVER_MESSAGES",
@@ -107,6 +119,10 @@ __all__ = [
     "decode_server",
     "diff_stats",
     "encode",
+    "estimate_input_cost",
+    "estimate_tokens",
+    "format_usd",
+    "input_price",
     "match_edit",
     "op_from_dict",
     "op_to_dict",

@@ -92,6 +92,7 @@ class StartStream(Message):
     model: str
     branch: str = "main"
     credentials: tuple[ProviderCredentials, ...] = field(default=(), repr=False)
+    fallback_model: str | None = None  # tried when the model fails before any output
 
     def __post_init__(self) -> None:
         _check_id("request_id", self.request_id)

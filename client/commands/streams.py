@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import sys
 import time
@@ -26,6 +27,7 @@ from plancast.shared import (
     Delta,
     End,
     ErrorCode,
+    ModelSpec,
     PlancastError,
     Started,
     StartStream,
@@ -47,12 +49,10 @@ def register(sub: Any) -> None:
     ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("prompt", nargs="*", help="the prompt (or pipe it on stdin)")
-        p.add_argument("-m", "--model", help="provider/model, e.g. anthropic/claude-sonnet-5-5")
-        p.add_argument("--bg", action="store_true", help="start it and return; it runs on")
+        _model_options(p)
         p.set_defaults(func=run_stream, mode=name)
     p = sub.add_parser("continue", help="continue the plan from where the last reply stopped")
-    p.add_argument("-m", "--model", help="provider/model")
-    p.add_argument("--bg", action="store_true", help="start it and return; it runs on")
+    _model_options(p)
     p.set_defaults(func=run_stream, mode="continue", prompt=[])
     p = sub.add_parser("ps", help="list this project's running and recent streams")
     p.add_argument("--json", action="store_true", help="print JSON, for scripts")
@@ -63,6 +63,16 @@ def register(sub: Any) -> None:
     p = sub.add_parser("stop", help="stop a running stream, keeping its partial reply")
     p.add_argument("stream", nargs="?", help="a stream id (default: the current plan's)")
     p.set_defaults(func=stop)
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-m", "--model", help="provider/model, e.g. anthropic/claude-sonnet-5-5")
+    p.add_argument(
+        "--fallback-model",
+        help="provider/model to try if the model fails before replying "
+        "(env PLANCAST_FALLBACK_MODEL)",
+    )
+    p.add_argument("--bg", action="store_true", help="start it and return; it runs on")
 
 
 def _prompt(args: argparse.Namespace) -> str:
@@ -79,7 +89,11 @@ def _prompt(args: argparse.Namespace) -> str:
 def run_stream(session: Session, args: argparse.Namespace) -> int:
     prompt = _prompt(args)
     model = choose_model(args.model)
-    creds = credentials_for(model)  # a missing key stops us here, before any work
+    creds = [credentials_for(model)]  # a missing key stops us here, before any work
+    fallback_name = args.fallback_model or os.environ.get("PLANCAST_FALLBACK_MODEL")
+    fallback = ModelSpec.parse(fallback_name) if fallback_name else None
+    if fallback is not None and fallback.provider != model.provider:
+        creds.append(credentials_for(fallback))
     from plancast.client.commands.context import warn_if_stale
 
     warn_if_stale(session)  # stale loaded files: one warning line, or PLANCAST_AUTO_UPDATE=1
@@ -89,7 +103,8 @@ def run_stream(session: Session, args: argparse.Namespace) -> int:
         mode=args.mode,
         prompt=prompt,
         model=str(model),
-        credentials=(creds,),
+        credentials=tuple(creds),
+        fallback_model=str(fallback) if fallback else None,
     )
     started = _start(session, request)
     if args.bg:
@@ -295,7 +310,7 @@ class Renderer:
             self._show_text(self.view.feed(event.text))
         elif isinstance(event, ChangeEvent):
             self.changes.append(event)
-        elif isinstance(event, Status) and event.stage == "problem":
+        elif isinstance(event, Status) and event.stage in ("problem", "fallback"):
             self.pause()
             self.out.note(f"warning: {event.detail}", "yellow")
         elif isinstance(event, End):

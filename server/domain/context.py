@@ -21,7 +21,7 @@ from plancast.server.errors import InvalidRequest
 from plancast.server.store.schema import context_items
 from plancast.shared import check_relative_path
 
-KINDS = ("file", "note", "stdin")
+KINDS = ("file", "note", "stdin", "tree", "url")
 
 
 def estimate_tokens(text: str) -> int:

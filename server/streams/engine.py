@@ -33,6 +33,7 @@ from plancast.server.domain.principal import Action, Principal, authorize
 from plancast.server.errors import Busy, InvalidRequest
 from plancast.server.llm import calls, prompts
 from plancast.server.llm.credentials import Credentials
+from plancast.server.llm.errors import ProviderError
 from plancast.server.llm.types import ChatRequest, TextDelta, Usage
 from plancast.server.store.schema import stream_events
 from plancast.server.store.schema import usage as usage_table
@@ -117,9 +118,12 @@ class StreamService:
         """
         authorize(principal, Action.WRITE)
         model = ModelSpec.parse(request.model)
+        fallback = ModelSpec.parse(request.fallback_model) if request.fallback_model else None
         credentials = Credentials(request.credentials)
         try:
             credentials.require(model.provider)  # fail before any work
+            if fallback is not None:
+                credentials.require(fallback.provider)
             async with self._db.begin() as conn:
                 existing = await records.by_request_id(conn, principal.org_id, request.request_id)
                 if existing is not None:
@@ -175,7 +179,8 @@ class StreamService:
         live = LiveStream(stream_id, principal.org_id, request.plan_id, request.branch)
         self.registry.add(live)
         live.task = asyncio.create_task(
-            self._run(live, request.mode, model, credentials), name=f"stream-{stream_id}"
+            self._run(live, request.mode, model, fallback, credentials),
+            name=f"stream-{stream_id}",
         )
         logger.info(
             "stream %s started plan=%s branch=%s mode=%s model=%s",
@@ -235,7 +240,12 @@ class StreamService:
     # -- the run --------------------------------------------------------------------------
 
     async def _run(
-        self, live: LiveStream, mode: str, model: ModelSpec, credentials: Credentials
+        self,
+        live: LiveStream,
+        mode: str,
+        model: ModelSpec,
+        fallback: ModelSpec | None,
+        credentials: Credentials,
     ) -> None:
         reply: list[str] = []
         ops: list[tuple[str, FileOp]] = []
@@ -268,23 +278,36 @@ class StreamService:
                     conn, live.org_id, live.plan_id, live.branch, with_content=True
                 )
                 history = await convo.list_messages(conn, live.org_id, live.plan_id, live.branch)
-            request = ChatRequest(
-                model=model,
-                system=prompts.system_prompt(mode, context),
-                messages=prompts.conversation(history, None),
-            )
-            model_output = calls.stream_chat(
-                request, credentials, timeout=self._timeout, retry=self._retry
-            )
-            async for output in within_limits(model_output, self._limits):
-                if isinstance(output, TextDelta):
-                    if first_token is None:
-                        first_token = time.monotonic()
-                    reply.append(output.text)
-                    publish(Delta, text=output.text)
-                    handle(parser.feed(output.text))
-                else:
-                    usage = output
+            system = prompts.system_prompt(mode, context)
+            messages = prompts.conversation(history, None)
+            candidates = [model] if fallback is None else [model, fallback]
+            for n, candidate in enumerate(candidates):
+                model = candidate
+                request = ChatRequest(model=candidate, system=system, messages=messages)
+                model_output = calls.stream_chat(
+                    request, credentials, timeout=self._timeout, retry=self._retry
+                )
+                try:
+                    async for output in within_limits(model_output, self._limits):
+                        if isinstance(output, TextDelta):
+                            if first_token is None:
+                                first_token = time.monotonic()
+                            reply.append(output.text)
+                            publish(Delta, text=output.text)
+                            handle(parser.feed(output.text))
+                        else:
+                            usage = output
+                    break
+                except ProviderError as exc:
+                    # A fallback only replaces a model that produced nothing:
+                    # two models' text is never spliced into one reply.
+                    if reply or n + 1 == len(candidates):
+                        raise
+                    publish(
+                        Status,
+                        stage="fallback",
+                        detail=f"{candidate} failed ({exc.code}); trying {candidates[n + 1]}",
+                    )
             handle(parser.finish())
         except asyncio.CancelledError:
             status = "interrupted" if live.shutting_down else "stopped"
