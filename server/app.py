@@ -60,6 +60,8 @@ def create_app(settings: Settings) -> Starlette:
         if recovered:
             logger.info("marked %d interrupted stream(s) from an earlier run", recovered)
         service.start_lease_renewal()
+        if settings.event_retention_days > 0:
+            await service.purge_old_events(settings.event_retention_days * 86400)
         app.state.db = engine
         app.state.streams = service
         app.state.local_principal = principal

@@ -127,6 +127,14 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=1,
     ),
     Setting(
+        "event_retention_days",
+        float,
+        30.0,
+        "Stored stream events are kept this long after a stream ends (0: forever); the "
+        "reply itself stays in the plan. Attaching to an older stream gets a snapshot.",
+        minimum=0,
+    ),
+    Setting(
         "provider_attempts",
         int,
         3,
@@ -159,6 +167,7 @@ class Settings:
     idle_timeout_s: float = 60.0
     stream_deadline_s: float = 1800.0
     max_streams_per_user: int = 8
+    event_retention_days: float = 30.0
     provider_attempts: int = 3
     max_request_bytes: int = 32 * 1024 * 1024
 

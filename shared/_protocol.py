@@ -11,7 +11,9 @@ Rules:
 4. Stream events (``delta``, ``status``, ``change``, ``end``) carry the stream id
    and a sequence number that starts at 1 and grows by 1 with no gap. A client
    that has seen events up to N attaches with ``after=N`` and gets exactly the
-   rest. ``end`` is always the last event of a stream.
+   rest. ``end`` is always the last event of a stream. When the events asked
+   for are no longer kept, a ``snapshot`` (an ``end`` that also carries the
+   whole reply) is sent instead of them.
 5. A frame larger than ``MAX_MESSAGE_BYTES`` is refused with
    ``message_too_large``; anything else that cannot be decoded gets
    ``bad_message`` or ``unknown_message``. Neither ends the connection (the
@@ -228,11 +230,24 @@ class End(StreamEvent):
             raise ValueError(f"status must be one of {', '.join(END_STATUSES)}")
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot(End):
+    """Ends a replay whose events are no longer kept: the stream's outcome and whole reply.
+
+    Sent instead of the missing events (and their ``end``), so a client is told
+    explicitly and still ends with a consistent picture. ``seq`` is the end's.
+    """
+
+    TYPE: ClassVar[str] = "snapshot"
+    reply: str = ""
+    reason: str = ""
+
+
 CLIENT_MESSAGES: dict[str, type[Message]] = {m.TYPE: m for m in (StartStream, Attach, Stop, Ping)}
 SERVER_MESSAGES: dict[str, type[Message]] = {
-    m.TYPE: m for m in (Started, Error, Pong, Status, Delta, ChangeEvent, End)
+    m.TYPE: m for m in (Started, Error, Pong, Status, Delta, ChangeEvent, End, Snapshot)
 }
-STREAM_EVENTS: tuple[type[StreamEvent], ...] = (Status, Delta, ChangeEvent, End)
+STREAM_EVENTS: tuple[type[StreamEvent], ...] = (Status, Delta, ChangeEvent, End, Snapshot)
 
 
 # -- codec ----------------------------------------------------------------------------------

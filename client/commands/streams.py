@@ -29,6 +29,7 @@ from plancast.shared import (
     ErrorCode,
     ModelSpec,
     PlancastError,
+    Snapshot,
     Started,
     StartStream,
     Status,
@@ -314,6 +315,9 @@ class Renderer:
             self.pause()
             self.out.note(f"warning: {event.detail}", "yellow")
         elif isinstance(event, End):
+            if isinstance(event, Snapshot):  # the events are gone: the whole reply instead
+                self.out.note(f"({event.reason}; showing the saved reply)")
+                self._show_text(self.view.feed(event.reply))
             self._show_text(self.view.finish())
             if not self.at_line_start:  # the reply's last line, on screen or in a pipe
                 self.out.write("\n")

@@ -71,3 +71,15 @@ async def list_messages(
     )
     by_id = {row[0]: Message(*row) for row in rows}
     return [by_id[i] for i in state.messages if i in by_id]
+
+
+async def reply_of_stream(conn: AsyncConnection, org_id: str, stream_id: str) -> str:
+    """The reply a stream wrote (its assistant message), or "" if it wrote none."""
+    found = await conn.scalar(
+        select(messages.c.content).where(
+            messages.c.org_id == org_id,
+            messages.c.stream_id == stream_id,
+            messages.c.role == "assistant",
+        )
+    )
+    return str(found or "")

@@ -55,6 +55,7 @@ from plancast.shared import (
     PlancastError,
     ReplyEvent,
     ReplyParser,
+    Snapshot,
     StartStream,
     Status,
     StreamEvent,
@@ -223,8 +224,29 @@ class StreamService:
                 # Asked for events past the end (a client may have seen events that a
                 # crash lost): the End event, sent again, tells it the stream is over.
                 stored = await read_events(conn, stream_id, record.last_seq - 1)
+                if not stored:  # its events were purged: say so, with the outcome
+                    reply = await convo.reply_of_stream(conn, principal.org_id, stream_id)
+                    stored = [
+                        Snapshot(
+                            stream_id=stream_id,
+                            seq=record.last_seq,
+                            status=record.status,  # type: ignore[arg-type]
+                            error_code=record.error_code,
+                            error_message=record.error_message,
+                            reply=reply,
+                            reason=f"the events of this stream after {after} are no longer kept",
+                        )
+                    ]
         for event in stored:
             yield event
+
+    async def purge_old_events(self, retention_s: float) -> int:
+        """Forget the events of streams that ended more than ``retention_s`` ago."""
+        async with self._db.begin() as conn:
+            purged = await records.purge_events(conn, now() - retention_s)
+        if purged:
+            logger.info("purged %d stored events older than %.0f s", purged, retention_s)
+        return purged
 
     async def shutdown(self) -> None:
         """Stop every running stream (they end as interrupted) and wait for them."""

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from plancast.server.domain.ids import now
 from plancast.server.errors import Busy, NotFound
-from plancast.server.store.schema import plans, streams
+from plancast.server.store.schema import plans, stream_events, streams
 
 LEASE_S = 30.0
 
@@ -204,3 +204,16 @@ async def orphaned(conn: AsyncConnection, *, only_expired: bool) -> list[tuple[s
         query = query.where(streams.c.lease_expires_at < now())
     rows = await conn.execute(query)
     return [(sid, org) for sid, org in rows]
+
+
+async def purge_events(conn: AsyncConnection, ended_before: float) -> int:
+    """Delete the stored events of streams that ended before ``ended_before``.
+
+    Their outcome and reply stay (the stream row, the conversation); a client
+    that asks for their events gets a snapshot instead.
+    """
+    old = select(streams.c.id).where(
+        streams.c.status != "running", streams.c.ended_at < ended_before
+    )
+    result = await conn.execute(stream_events.delete().where(stream_events.c.stream_id.in_(old)))
+    return int(result.rowcount or 0)

@@ -29,6 +29,7 @@ from plancast.shared import (
     Pong,
     ProviderCredentials,
     RemoteProtocolError,
+    Snapshot,
     Started,
     StartStream,
     Status,
@@ -80,6 +81,7 @@ SERVER_SAMPLES: list[Message] = [
     ChangeEvent("s1", 3, change_id="c1", path="src/a.py", op="edit", status="failed", detail="x"),
     End("s1", 4, status="failed", error_code="provider_timeout", error_message="slow", changes=2),
     End("s1", 5),
+    Snapshot("s1", 9, status="stopped", reply="the saved reply", reason="events are gone"),
 ]
 
 
@@ -87,7 +89,7 @@ def test_protocol_constants() -> None:
     assert PROTOCOL_VERSION == 1
     assert SUBPROTOCOL == "plancast.v1"
     assert MAX_MESSAGE_BYTES == 1 << 20
-    assert set(STREAM_EVENTS) == {Status, Delta, ChangeEvent, End}
+    assert set(STREAM_EVENTS) == {Status, Delta, ChangeEvent, End, Snapshot}
     assert set(STREAM_EVENTS) <= set(SERVER_MESSAGES.values())
 
 
