@@ -107,7 +107,9 @@ async def load(
     at = now()
     for item in items:
         digest = hashlib.sha256(item.content.encode("utf-8", "surrogatepass")).hexdigest()
-        old = current.get((item.kind, item.name)) if item.kind == "file" else None
+        # An item with the same kind and name is replaced (a file, a tree, a URL,
+        # stdin); notes are each their own item, however they are named.
+        old = current.get((item.kind, item.name)) if item.kind != "note" else None
         if old is not None and old.sha256 == digest:
             unchanged.append(item.name)
             continue
@@ -145,12 +147,20 @@ async def load(
     return LoadResult(added, updated, unchanged, version.number)
 
 
-def _matches(name: str, pattern: str) -> bool:
+def _matches(name: str, pattern: str, exact_names: set[str]) -> bool:
+    """A pattern names an item exactly, else a folder of items, else is a glob.
+
+    An exact name wins: ``web/[id].tsx`` removes that file, not ``web/i.tsx``.
+    """
     pattern = pattern.strip()
     if pattern in ("", "."):
         return True
+    if pattern in exact_names:
+        return name == pattern
     base = pattern.rstrip("/")
-    return name == base or name.startswith(base + "/") or fnmatch.fnmatchcase(name, pattern)
+    if "://" in pattern:  # a URL is only ever itself
+        return name == pattern
+    return name.startswith(base + "/") or fnmatch.fnmatchcase(name, pattern)
 
 
 async def remove(
@@ -158,7 +168,10 @@ async def remove(
 ) -> list[str]:
     """Drop the items whose name matches (a path, a folder, or a glob); all when None."""
     items = await list_items(conn, org_id, plan_id, branch)
-    doomed = [i for i in items if patterns is None or any(_matches(i.name, p) for p in patterns)]
+    names = {i.name for i in items}
+    doomed = [
+        i for i in items if patterns is None or any(_matches(i.name, p, names) for p in patterns)
+    ]
     if not doomed:
         return []
     ids = {i.id for i in doomed}
