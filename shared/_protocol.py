@@ -406,7 +406,19 @@ def _convert(kind: str, name: str, hint: Any, value: Any) -> Any:
         raise LocalProtocolError(f"no codec for {hint!r}")
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise RemoteProtocolError(f"{kind}.{name} must be of type {expected.__name__}")
+    if expected is str:
+        _check_text(kind, name, value)
     return value
+
+
+def _check_text(kind: str, name: str, value: str) -> None:
+    # JSON can carry lone surrogates ("\ud800") that no UTF-8 frame can: refuse them
+    # here, or an echo of the value (a pong's nonce) could not be sent back.
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RemoteProtocolError(f"{kind}.{name} is not valid Unicode text") from None
 
 
 def _build_credentials(kind: str, name: str, value: dict[str, Any]) -> ProviderCredentials:
@@ -416,6 +428,8 @@ def _build_credentials(kind: str, name: str, value: dict[str, Any]) -> ProviderC
     for key, item in value.items():
         if item is not None and not isinstance(item, str):
             raise RemoteProtocolError(f"{kind}.{name}.{key} must be a string")
+        if item is not None:
+            _check_text(kind, f"{name}.{key}", item)
     problem = ""
     try:
         return ProviderCredentials(**value)

@@ -86,14 +86,15 @@ class ModelSpec:
         """
         provider, sep, name = text.strip().partition("/")
         if not sep or not name:
+            # The value is not repeated: a mistyped model can be a pasted key.
             raise PlancastError(
-                f"model {text!r} must be written provider/model, e.g. {DEFAULT_MODELS['openai']}",
+                f"a model must be written provider/model, e.g. {DEFAULT_MODELS['openai']}",
                 code=ErrorCode.INVALID_REQUEST,
             )
         if provider not in PROVIDERS:
             known = ", ".join(sorted(PROVIDERS))
             raise PlancastError(
-                f"unknown provider {provider!r} in model {text!r}; known providers: {known}",
+                f"unknown provider in the model name; known providers: {known}",
                 code=ErrorCode.INVALID_REQUEST,
             )
         return cls(provider, name)

@@ -219,6 +219,7 @@ class StreamService:
             return
         async with self._db.connect() as conn:
             record = await records.get(conn, principal.org_id, stream_id)  # NotFound across orgs
+            after = min(after, record.last_seq or after)  # a huge after: past the end
             stored = await read_events(conn, stream_id, after)
             if not stored and record.status != "running" and record.last_seq:
                 # Asked for events past the end (a client may have seen events that a

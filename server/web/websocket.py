@@ -12,6 +12,7 @@ gets a typed ``error`` reply and the connection carries on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -24,6 +25,7 @@ from plancast.shared import (
     Attach,
     Error,
     ErrorCode,
+    LocalProtocolError,
     Message,
     Ping,
     PlancastError,
@@ -105,12 +107,24 @@ class _Connection:
         return True
 
     async def _send_loop(self) -> None:
-        while True:
-            text = await self.outbound.get()
-            await self.ws.send_text(text)
+        try:
+            while True:
+                text = await self.outbound.get()
+                await self.ws.send_text(text)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A connection that can no longer send must not linger silently.
+            logger.exception("stream socket send failed; closing the connection")
+            with contextlib.suppress(Exception):
+                await self.ws.close(code=1011)
 
     async def _reply(self, message: Message) -> None:
-        await self.outbound.put(encode(message))
+        try:
+            text = encode(message)
+        except LocalProtocolError:  # e.g. an error whose text grew past the frame limit
+            text = encode(Error(code=ErrorCode.INTERNAL, message="the reply was too large"))
+        await self.outbound.put(text)
 
     async def _handle(self, data: str | bytes) -> None:
         request_id: str | None = None

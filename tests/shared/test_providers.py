@@ -47,7 +47,7 @@ def test_a_model_name_keeps_its_slashes() -> None:
     [
         ("gpt-4.1", "must be written provider/model"),
         ("openai/", "must be written provider/model"),
-        ("cohere/command", "unknown provider 'cohere'"),
+        ("cohere/command", "unknown provider in the model name"),
     ],
 )
 def test_bad_model_names(text: str, message: str) -> None:
