@@ -8,8 +8,8 @@ Precedence (the choice, and why):
 - The defaults are the *lowest*-precedence rules, below the global excludes file. They fill in
   where the user's own files are silent, so any negation the user wrote that matches a path
   (``!.env.test`` in a ``.gitignore`` or a ``.plancastignore``) re-includes it, and
-  ``plancast why PATH`` names that line. A user's exclusion wins over a default negation the same
-  way (``.env.example`` in ``.gitignore`` keeps it out).
+  ``plancast ignore why PATH`` names that line. A user's exclusion wins over a default negation
+  the same way (``.env.example`` in ``.gitignore`` keeps it out).
 - Unlike git's own rules, the defaults also apply to *tracked* files: a committed ``.env`` is still
   kept back unless a negation re-includes it. Tracking a file says git should keep it, not that
   a model should read it.

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -39,7 +39,9 @@ from plancast.client.context.wildmatch import compile_wildmatch
 
 __all__ = [
     "BINARY_SNIFF_BYTES",
+    "PROGRESS_EVERY",
     "FoundFile",
+    "ProgressCallback",
     "ScanOptions",
     "ScanResult",
     "Skipped",
@@ -60,6 +62,11 @@ _OPEN_FLAGS = (
     | getattr(os, "O_NOCTTY", 0)
 )
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+#: Files inspected between two calls of a scan's ``progress`` callback.
+PROGRESS_EVERY = 256
+
+#: ``progress(done, total)``: files inspected so far out of those a walk found.
+ProgressCallback = Callable[[int, int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +147,11 @@ def format_size(n: int) -> str:
 class _Scan:
     """State of one :func:`scan` call."""
 
-    def __init__(self, root: Path, options: ScanOptions) -> None:
+    def __init__(
+        self, root: Path, options: ScanOptions, progress: ProgressCallback | None = None
+    ) -> None:
         self.root = root
+        self.progress = progress
         self.root_s = os.fspath(root)
         self.root_prefix = self.root_s.rstrip(os.sep) + os.sep
         self.options = options
@@ -241,6 +251,9 @@ class _Scan:
     def inspect_walk(self, output: WalkOutput, keep: Iterable[bytes] | None = None) -> None:
         """Inspect what a walk found (only the entries in ``keep`` when given)."""
         wanted = None if keep is None else set(keep)
+        progress = self.progress
+        total = len(output.files) if wanted is None else len(wanted)
+        done = 0
         for rel, entry in output.files:
             if wanted is not None and rel not in wanted:
                 continue
@@ -249,6 +262,11 @@ class _Scan:
             except OSError:
                 is_link = False
             self.inspect(rel, is_link)
+            done += 1
+            if progress is not None and done % PROGRESS_EVERY == 0:
+                progress(done, total)
+        if progress is not None and total:
+            progress(done, total)
         for dir_rel, error in output.errors:
             self.skip(os.fsdecode(dir_rel), f"cannot read directory: {error}")
 
@@ -394,6 +412,7 @@ def scan(
     options: ScanOptions | None = None,
     *,
     cwd: Path | None = None,
+    progress: ProgressCallback | None = None,
 ) -> ScanResult:
     """Resolve command-line targets into loadable project files.
 
@@ -402,13 +421,16 @@ def scan(
         targets: Paths, directories or globs as typed, relative to ``cwd``.
         options: See :class:`ScanOptions`.
         cwd: The directory targets are relative to; defaults to the process's current directory.
+        progress: Called as ``progress(done, total)`` while the files a directory or glob
+            target walked to are inspected (every :data:`PROGRESS_EVERY` files, and at the end
+            of each walk), for a progress bar.
 
     Returns:
         The files to load and the skipped paths with reasons, each sorted by path.
     """
     options = options or ScanOptions()
     real_root, real_cwd = _root_and_cwd(root, cwd)
-    state = _Scan(real_root, options)
+    state = _Scan(real_root, options, progress)
     for text in targets:
         state.target(text, real_cwd)
     return state.result()
