@@ -1,21 +1,201 @@
-"""Client settings: where the server is, how to authenticate, which model to use.
+"""Client settings: where the server is, which model to use, how the session behaves.
 
-Precedence, highest first: command-line flag, environment variable, default.
-Everything is read lazily and only once per process.
+Rules:
+
+1. Every setting is one row of ``SETTINGS`` (name, environment variable, default, help).
+   ``plancast config`` lists exactly these, and the README's table is checked against them.
+2. Precedence, highest first: command-line flag, environment variable, config file, default.
+   ``plancast config`` shows where each value came from, so a surprising value can be traced.
+3. The config file is ``$XDG_CONFIG_HOME/plancast/config.toml`` (``~/.config/...`` when the
+   variable is unset or not absolute, as the XDG spec asks). It is read once per process with
+   ``tomllib`` and fails loudly: a bad value or an unknown key is an error naming the file, not
+   a silent default. It is written whole, atomically, with mode 0600 (it may one day hold a
+   server token, and a half-written file must never be read).
+4. A setting that another module reads straight from its environment variable
+   (``confirm_tokens``: ``PLANCAST_CONFIRM_TOKENS``, read by ``load``) is marked ``exported``:
+   the CLI copies the config file's value into the variable when the variable is unset
+   (``Settings.export_to``), so the file reaches that module and the precedence still holds.
+5. Session state (the REPL's history) lives under ``$XDG_STATE_HOME/plancast``, folders 0700 and
+   files 0600: a history holds everything the user typed.
+
+Nothing here imports ``plancast.shared`` or ``dataclasses`` at module level: ``plancast --help``
+imports this module (for ``config``'s choices) and must stay fast.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from plancast.shared import PlancastError
 
 DEFAULT_SERVER = "http://127.0.0.1:7526"
 TOKEN_FILE = "local-token"
+CONFIG_FILE = "config.toml"
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+
+
+def config_error(message: str) -> PlancastError:
+    """A user-facing settings error (``invalid_request``); built lazily to keep imports light."""
+    from plancast.shared import ErrorCode, PlancastError
+
+    return PlancastError(message, code=ErrorCode.INVALID_REQUEST)
+
+
+# -- values -----------------------------------------------------------------------------------
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _parse_count(text: str) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValueError("must be a whole number") from None
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
+def _parse_server(text: str) -> str:
+    url = text.strip().rstrip("/")
+    scheme, sep, host = url.partition("://")
+    if scheme not in ("http", "https") or not sep or not host:
+        raise ValueError("must be an http:// or https:// URL")
+    return url
+
+
+def _parse_model(text: str) -> str:
+    from plancast.shared import ModelSpec, PlancastError
+
+    try:
+        return str(ModelSpec.parse(text))
+    except PlancastError as exc:
+        raise ValueError(exc.message) from None
+
+
+class Setting(NamedTuple):
+    """One setting: its name (in the file and in ``plancast config``), its variable, its default.
+
+    ``parse`` turns text from the environment or the command line into the typed value and
+    raises ``ValueError`` with a short reason when it cannot.
+    """
+
+    name: str
+    env: str
+    default: str | int | bool | None
+    kind: type
+    parse: Callable[[str], Any]
+    help: str
+    exported: bool = False
+
+    def coerce(self, value: object) -> Any:
+        """Check a value read from the TOML file, which is already typed."""
+        if self.kind is bool:
+            if isinstance(value, bool):
+                return value
+            raise ValueError("must be true or false")
+        if self.kind is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return self.parse(str(value))
+            raise ValueError("must be a whole number")
+        if isinstance(value, str):
+            return self.parse(value)
+        raise ValueError("must be a string")
+
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        Setting(
+            "server",
+            "PLANCAST_SERVER",
+            DEFAULT_SERVER,
+            str,
+            _parse_server,
+            "URL of the plancast server",
+        ),
+        Setting(
+            "model",
+            "PLANCAST_MODEL",
+            None,
+            str,
+            _parse_model,
+            "provider/model for tell, chat and continue "
+            "(unset: the first provider configured in the environment)",
+        ),
+        Setting(
+            "confirm_tokens",
+            "PLANCAST_CONFIRM_TOKENS",
+            100_000,
+            int,
+            _parse_count,
+            "load and update ask before uploading more tokens than this",
+            exported=True,
+        ),
+        Setting(
+            "confirm_apply_files",
+            "PLANCAST_CONFIRM_APPLY_FILES",
+            5,
+            int,
+            _parse_count,
+            "the session's apply menu asks before writing more files than this (0: always ask)",
+        ),
+        Setting(
+            "markdown",
+            "PLANCAST_MARKDOWN",
+            True,
+            bool,
+            _parse_bool,
+            "render replies as markdown in a terminal (never when piped or with NO_COLOR)",
+        ),
+    )
+}
+
+
+# -- locations --------------------------------------------------------------------------------
+
+
+def _xdg(variable: str, fallback: tuple[str, ...]) -> Path:
+    value = os.environ.get(variable, "")
+    # The XDG spec: a relative path in these variables is invalid and must be ignored.
+    if value and os.path.isabs(value):
+        return Path(value)
+    return Path.home().joinpath(*fallback)
+
+
+def config_dir() -> Path:
+    return _xdg("XDG_CONFIG_HOME", (".config",)) / "plancast"
+
+
+def config_path() -> Path:
+    """Where ``plancast config`` reads and writes (``PLANCAST_CONFIG`` overrides it)."""
+    explicit = os.environ.get("PLANCAST_CONFIG")
+    return Path(explicit).expanduser() if explicit else config_dir() / CONFIG_FILE
+
+
+def state_dir() -> Path:
+    """Per-user state that is not configuration: the session's history."""
+    return _xdg("XDG_STATE_HOME", (".local", "state")) / "plancast"
 
 
 def data_dir() -> Path:
-    """The local server's data folder (shared with ``plancast-server`` in local mode)."""
+    """The local server's data folder (shared with ``plancast-server`` in local mode).
+
+    Computed exactly as ``plancast.server.config.default_data_dir`` does, relative
+    ``XDG_DATA_HOME`` included: the client finds the server's token there, so the two must agree.
+    """
     explicit = os.environ.get("PLANCAST_DATA_DIR")
     if explicit:
         return Path(explicit).expanduser()
@@ -23,14 +203,195 @@ def data_dir() -> Path:
     return Path(base) / "plancast"
 
 
-@dataclass(frozen=True, slots=True)
-class ClientConfig:
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) if needed; the last level is made 0700."""
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, readable by the owner only.
+
+    The temporary file is created 0600 before any byte is written, so the content is never
+    readable by others, not even for a moment; the rename replaces the old file whole.
+    """
+    private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    try:
+        if hasattr(os, "fchmod"):  # not on Windows, where the mode means little
+            os.fchmod(fd, PRIVATE_FILE_MODE)  # in case a stale temp file had other bits
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            fd = -1
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# -- the config file --------------------------------------------------------------------------
+
+_HEADER = (
+    "# plancast client settings. `plancast config` shows them with their sources and sets them;\n"
+    "# it rewrites this file whole (comments other than this one are not kept).\n"
+)
+
+
+def read_config_file(path: Path | None = None) -> dict[str, Any]:
+    """The typed values in the config file; ``{}`` when there is none.
+
+    Raises:
+        PlancastError: ``invalid_request`` for bad TOML, an unknown key or a bad value,
+            naming the file.
+    """
+    import tomllib
+
+    path = path or config_path()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise config_error(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise config_error(f"{path} is not valid TOML: {exc}") from None
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        setting = SETTINGS.get(key)
+        if setting is None:
+            known = ", ".join(SETTINGS)
+            raise config_error(f"{path}: unknown setting {key!r} (known: {known})")
+        try:
+            values[key] = setting.coerce(value)
+        except ValueError as exc:
+            raise config_error(f"{path}: {key}: {exc}") from None
+    return values
+
+
+def toml_value(value: str | int | bool) -> str:
+    """One TOML value. Strings are basic strings with every control character escaped."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    out = ['"']
+    for ch in value:
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def dump_config(values: Mapping[str, str | int | bool]) -> str:
+    """The config file's text for ``values``, keys in the table's order."""
+    lines = [_HEADER]
+    for name in SETTINGS:
+        if name in values:
+            lines.append(f"{name} = {toml_value(values[name])}\n")
+    return "".join(lines)
+
+
+def write_config_file(values: Mapping[str, str | int | bool], path: Path | None = None) -> Path:
+    path = path or config_path()
+    write_private(path, dump_config(values))
+    return path
+
+
+# -- resolution -------------------------------------------------------------------------------
+
+
+class Settings:
+    """Every setting resolved once: flag, then environment, then config file, then default.
+
+    Read once per process and never changed afterwards, so that every part of a command sees
+    the same values.
+    """
+
+    __slots__ = ("_sources", "_values", "path")
+
+    def __init__(
+        self,
+        flags: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+        file_values: Mapping[str, Any] | None = None,
+        path: Path | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        flags = flags or {}
+        file_values = file_values or {}
+        self.path = path
+        self._values: dict[str, Any] = {}
+        self._sources: dict[str, str] = {}
+        for name, setting in SETTINGS.items():
+            if flags.get(name) is not None:
+                value, source = flags[name], "flag"
+            elif env.get(setting.env):
+                try:
+                    value = setting.parse(env[setting.env])
+                except ValueError as exc:
+                    raise config_error(f"{setting.env}: {exc}") from None
+                source = f"env {setting.env}"
+            elif name in file_values:
+                value, source = file_values[name], "config file"
+            else:
+                value, source = setting.default, "default"
+            self._values[name] = value
+            self._sources[name] = source
+
+    @classmethod
+    def load(
+        cls, flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        path = config_path()
+        return cls(flags, environ, read_config_file(path), path)
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def source(self, name: str) -> str:
+        return self._sources[name]
+
+    def export_to(self, environ: Any) -> None:
+        """Copy config-file values of ``exported`` settings into their unset variables."""
+        for name, setting in SETTINGS.items():
+            if setting.exported and self._sources[name] == "config file":
+                environ.setdefault(setting.env, _text(self._values[name]))
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# -- what the API client needs ----------------------------------------------------------------
+
+
+class ClientConfig(NamedTuple):
     server: str
     token: str | None
 
     @classmethod
-    def load(cls, server: str | None = None) -> ClientConfig:
-        url = (server or os.environ.get("PLANCAST_SERVER") or DEFAULT_SERVER).rstrip("/")
+    def load(cls, server: str | None = None, settings: Settings | None = None) -> ClientConfig:
+        """The server URL (flag > env > config file > default) and the token to send.
+
+        The token is ``PLANCAST_TOKEN``, or the local server's token file; it is never copied
+        into the config file.
+        """
+        if settings is None:
+            settings = Settings.load({"server": server})
+        url = str(server or settings["server"]).rstrip("/")
         token = os.environ.get("PLANCAST_TOKEN") or _read_local_token()
         return cls(url, token)
 

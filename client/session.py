@@ -1,41 +1,67 @@
 """What every command needs: settings, output, the API client and the project binding.
 
-Everything expensive (the HTTP client, the project lookup) is made on first use,
-so that commands that need none of it start fast.
+Everything expensive (the config file, the HTTP client, the project lookup) is made on first
+use, and the modules behind them are imported only then, so that commands that need none of it
+(``--help``, ``config``, ``completion``, ``load --dry-run``) start fast.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from plancast.client.api.rest import RestClient
-from plancast.client.config import ClientConfig
-from plancast.client.project import ProjectBinding, load_binding, require_plan
+from plancast.client.config import ClientConfig, Settings
 from plancast.client.ui.output import Output
+
+if TYPE_CHECKING:
+    from plancast.client.api.rest import RestClient
+    from plancast.client.project import ProjectBinding
 
 
 class Session:
-    def __init__(self, output: Output, *, server: str | None = None, cwd: Path | None = None):
+    def __init__(
+        self,
+        output: Output,
+        *,
+        server: str | None = None,
+        cwd: Path | None = None,
+        flags: dict[str, Any] | None = None,
+    ):
         self.output = output
         self.cwd = cwd or Path.cwd()
-        self._server = server
+        self._flags = {**(flags or {}), "server": server}
+
+    @cached_property
+    def settings(self) -> Settings:
+        """Flag > environment > config file > default; see ``plancast.client.config``."""
+        return Settings.load(self._flags)
 
     @cached_property
     def config(self) -> ClientConfig:
-        return ClientConfig.load(self._server)
+        return ClientConfig.load(self._flags["server"], self.settings)
 
     @cached_property
     def api(self) -> RestClient:
+        from plancast.client.api.rest import RestClient
+
         return RestClient(self.config)
 
     @cached_property
     def binding(self) -> ProjectBinding:
+        from plancast.client.project import load_binding
+
         return load_binding(self.cwd)
 
     @property
     def plan_id(self) -> str:
+        from plancast.client.project import require_plan
+
         return require_plan(self.binding)
+
+    def forget_binding(self) -> None:
+        """Re-read the binding on next use (after ``new`` or ``cd`` rewrote it)."""
+        self.__dict__.pop("binding", None)
 
     def close(self) -> None:
         if "api" in self.__dict__:

@@ -1,14 +1,16 @@
-"""Plan commands: new, plans, cd, current."""
+"""Plan commands: new, plans, cd, current.
+
+Only ``argparse`` is imported at module level: every command module is imported for
+``plancast --help``, which must start fast. Each command imports what it uses.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from plancast.client.api.errors import ApiError
-from plancast.client.project import ProjectBinding, find_root
-from plancast.client.session import Session
-from plancast.shared import ErrorCode, PlancastError
+if TYPE_CHECKING:
+    from plancast.client.session import Session
 
 
 def register(sub: Any) -> None:
@@ -16,6 +18,11 @@ def register(sub: Any) -> None:
     p.add_argument("-n", "--name", help="plan name (default: plan-N)")
     p.set_defaults(func=new)
     p = sub.add_parser("plans", help="list this project's plans")
+    shape = p.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="print the plans as JSON, for scripts")
+    shape.add_argument(
+        "-q", "--quiet", action="store_true", help="print only the names, one a line"
+    )
     p.set_defaults(func=plans)
     p = sub.add_parser("cd", help="switch the current plan")
     p.add_argument("plan", help="plan name, id, or number from `plancast plans`")
@@ -25,6 +32,10 @@ def register(sub: Any) -> None:
 
 
 def new(session: Session, args: argparse.Namespace) -> int:
+    from plancast.client.api.errors import ApiError
+    from plancast.client.project import ProjectBinding, find_root
+    from plancast.shared import ErrorCode
+
     root = find_root(session.cwd)
     binding = session.binding if root is not None else None
     if binding is not None:
@@ -53,15 +64,30 @@ def _plans(session: Session) -> list[dict[str, Any]]:
 
 def plans(session: Session, args: argparse.Namespace) -> int:
     found = _plans(session)
+    current_id = session.binding.plan_id
+    if args.json:
+        session.output.json(
+            [
+                {"number": n, "current": plan["id"] == current_id, **plan}
+                for n, plan in enumerate(found, 1)
+            ]
+        )
+        return 0
+    if args.quiet:
+        for plan in found:
+            session.output.line(plan["name"])
+        return 0
     if not found:
         session.output.line("no plans yet; `plancast new` starts one")
     for n, plan in enumerate(found, 1):
-        mark = "*" if plan["id"] == session.binding.plan_id else " "
+        mark = "*" if plan["id"] == current_id else " "
         session.output.line(f"{mark} {n:>3}  {plan['name']}  ({plan['id']})")
     return 0
 
 
 def cd(session: Session, args: argparse.Namespace) -> int:
+    from plancast.shared import ErrorCode, PlancastError
+
     found = _plans(session)
     wanted = args.plan
     match = [p for p in found if wanted in (p["id"], p["name"])]

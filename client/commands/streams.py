@@ -21,9 +21,8 @@ from plancast.client.api.errors import ConnectionLost, ServerUnavailable
 from plancast.client.api.stream import StreamConnection
 from plancast.client.credentials import choose_model, credentials_for
 from plancast.client.session import Session
-from plancast.client.ui.reply_view import ReplyView
+from plancast.client.ui.render import StreamRenderer
 from plancast.shared import (
-    ChangeEvent,
     Delta,
     End,
     ErrorCode,
@@ -32,8 +31,6 @@ from plancast.shared import (
     Snapshot,
     Started,
     StartStream,
-    Status,
-    StreamEvent,
 )
 
 RECONNECT_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0)  # about 30 s in all
@@ -148,7 +145,20 @@ def watch(
 
     Returns the End, or None when the user detached (the stream goes on).
     """
-    renderer = Renderer(session)
+    renderer = StreamRenderer(session)
+    try:
+        return _watch(session, stream_id, renderer, after, ask)
+    finally:
+        renderer.close()  # stops its status line
+
+
+def _watch(
+    session: Session,
+    stream_id: str,
+    renderer: StreamRenderer,
+    after: int,
+    ask: Callable[[str], str] | None,
+) -> End | None:
     last = after
     failures = 0
     while True:
@@ -161,6 +171,11 @@ def watch(
                             continue  # already shown before a reconnect
                         last = max(last, event.seq)
                         failures = 0
+                        if isinstance(event, Snapshot):  # the events are gone: the saved reply
+                            session.output.note(f"({event.reason}; showing the saved reply)")
+                            renderer.show(
+                                Delta(stream_id=stream_id, seq=event.seq, text=event.reply)
+                            )
                         renderer.show(event)
                         if isinstance(event, End):
                             return event
@@ -281,62 +296,3 @@ def stop(session: Session, args: argparse.Namespace) -> int:
     assert end is not None  # events() only returns after an End
     session.output.line(f"stream {stream_id} {end.status}")
     return 0
-
-
-class Renderer:
-    """Shows events: the reply's prose as it arrives, change blocks as one line each."""
-
-    def __init__(self, session: Session) -> None:
-        self.out = session.output
-        self.view = ReplyView()
-        self.at_line_start = True
-        self.changes: list[ChangeEvent] = []
-
-    def _show_text(self, text: str) -> None:
-        if text:
-            self.out.write(text)
-            self.at_line_start = text.endswith("\n")
-
-    def pause(self) -> None:
-        """Before a note in the middle of the reply: end the current line on a terminal.
-
-        When stdout is piped, the reply text must stay exactly the reply text.
-        """
-        if not self.at_line_start and _isatty(self.out.out):
-            self.out.write("\n")
-            self.at_line_start = True
-
-    def show(self, event: StreamEvent) -> None:
-        if isinstance(event, Delta):
-            self._show_text(self.view.feed(event.text))
-        elif isinstance(event, ChangeEvent):
-            self.changes.append(event)
-        elif isinstance(event, Status) and event.stage in ("problem", "fallback"):
-            self.pause()
-            self.out.note(f"warning: {event.detail}", "yellow")
-        elif isinstance(event, End):
-            if isinstance(event, Snapshot):  # the events are gone: the whole reply instead
-                self.out.note(f"({event.reason}; showing the saved reply)")
-                self._show_text(self.view.feed(event.reply))
-            self._show_text(self.view.finish())
-            if not self.at_line_start:  # the reply's last line, on screen or in a pipe
-                self.out.write("\n")
-                self.at_line_start = True
-            self._end(event)
-
-    def _end(self, end: End) -> None:
-        out = self.out
-        if end.status == "finished":
-            out.note("── done", "green")
-        elif end.status == "stopped":
-            out.note(
-                "── stopped; the partial reply is kept (`plancast continue` resumes)", "yellow"
-            )
-        else:
-            out.error(end.error_message or f"the stream {end.status}")
-        if self.changes:
-            paths = sorted({c.path for c in self.changes})
-            out.line(f"{len(self.changes)} pending change(s) to {len(paths)} file(s):", "bold")
-            for path in paths:
-                out.line(f"  {path}")
-            out.line("review with `plancast diff`, then `plancast apply` or `plancast reject`")
