@@ -23,9 +23,8 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from plancast.server.domain import changes as changes_domain
 from plancast.server.domain import context as context_domain
 from plancast.server.domain import convo, plans, versions
 from plancast.server.domain.ids import new_id, now
@@ -35,12 +34,13 @@ from plancast.server.llm import calls, prompts
 from plancast.server.llm.credentials import Credentials
 from plancast.server.llm.errors import ProviderError
 from plancast.server.llm.types import ChatRequest, TextDelta, Usage
-from plancast.server.store.schema import stream_events
 from plancast.server.store.schema import usage as usage_table
 from plancast.server.streams import records
 from plancast.server.streams.deadlines import DEFAULT_LIMITS, StreamLimits, within_limits
-from plancast.server.streams.eventlog import EventLog, event_row, read_events
+from plancast.server.streams.eventlog import EventLog, read_events
 from plancast.server.streams.live import LiveStream
+from plancast.server.streams.outcome import append_messages, record_reply
+from plancast.server.streams.recovery import recover_orphans
 from plancast.server.streams.registry import StreamRegistry
 from plancast.shared import (
     BlockOpened,
@@ -171,7 +171,7 @@ class StreamService:
                         request.branch,
                         "prompt",
                         _clip(request.prompt),
-                        lambda s: _append_messages(s, [message.id]),
+                        lambda s: append_messages(s, [message.id]),
                     )
                 await plans.touch(conn, principal.org_id, request.plan_id)
         except BaseException:
@@ -366,7 +366,7 @@ class StreamService:
         try:
             await self._eventlog.flush()
             async with self._db.begin() as conn:
-                await self._record_reply(conn, live, mode, text, ops, status)
+                await record_reply(conn, live, mode, text, ops, status)
                 if usage is not None or first_token is not None:
                     await conn.execute(
                         usage_table.insert().values(
@@ -417,99 +417,11 @@ class StreamService:
             len(ops),
         )
 
-    @staticmethod
-    async def _record_reply(
-        conn: AsyncConnection,
-        live: LiveStream,
-        mode: str,
-        text: str,
-        ops: list[tuple[str, FileOp]],
-        status: str,
-    ) -> None:
-        """Add the reply and its changes to the plan in one version."""
-        if not text and not ops:
-            return
-        message = await convo.insert_message(
-            conn,
-            live.org_id,
-            live.plan_id,
-            role="assistant",
-            mode=mode,
-            content=text,
-            status="complete" if status == "finished" else "partial",
-            stream_id=live.id,
-        )
-        await changes_domain.insert_changes(
-            conn,
-            live.org_id,
-            live.plan_id,
-            live.id,
-            [op for _, op in ops],
-            ids=[cid for cid, _ in ops],
-        )
-
-        def mutate(state: versions.PlanState) -> versions.PlanState:
-            state = _append_messages(state, [message.id])
-            return versions.PlanState(
-                state.context,
-                state.messages,
-                state.changes + tuple((cid, "pending") for cid, _ in ops),
-            )
-
-        what = f"reply ({status})" + (f" with {len(ops)} change(s)" if ops else "")
-        await versions.commit(conn, live.org_id, live.plan_id, live.branch, "reply", what, mutate)
-
     # -- recovery -------------------------------------------------------------------------
 
     async def recover(self, *, only_expired: bool) -> int:
-        """Mark streams no process runs any more as interrupted, keeping their partial reply.
-
-        Their reply is rebuilt from the persisted ``delta`` events, reparsed for
-        changes, and added to the conversation, so ``continue`` picks up from it.
-        """
-        async with self._db.connect() as conn:
-            orphans = await records.orphaned(conn, only_expired=only_expired)
-        for stream_id, org_id in orphans:
-            async with self._db.begin() as conn:
-                record = await records.get(conn, org_id, stream_id)
-                events = await read_events(conn, stream_id, 0)
-                text = "".join(e.text for e in events if isinstance(e, Delta))
-                ops: list[tuple[str, FileOp]] = []
-                if record.mode != "chat":
-                    # Same text, same parser, same order: the ids clients saw live are reused.
-                    seen = [e.change_id for e in events if isinstance(e, ChangeEvent)]
-                    parser = ReplyParser()
-                    parsed = parser.feed(text) + parser.finish()
-                    found = [e.op for e in parsed if isinstance(e, OpParsed)]
-                    ids = seen[: len(found)] + [new_id("chg") for _ in found[len(seen) :]]
-                    ops = list(zip(ids, found, strict=True))
-                live = LiveStream(stream_id, org_id, record.plan_id, record.branch)
-                await self._record_reply(conn, live, record.mode, text, ops, "interrupted")
-                last = events[-1].seq if events else 0
-                message = "the server stopped while this stream ran; the partial reply was kept"
-                end = End(
-                    stream_id=stream_id,
-                    seq=last + 1,
-                    status="interrupted",
-                    error_code=None,
-                    error_message=message,
-                    changes=len(ops),
-                )
-                await conn.execute(stream_events.insert(), [event_row(end)])
-                await records.finish(
-                    conn,
-                    stream_id,
-                    status="interrupted",
-                    last_seq=end.seq,
-                    error_code=None,
-                    error_message=message,
-                )
-            logger.info("stream %s marked interrupted; kept %d reply chars", stream_id, len(text))
-        return len(orphans)
-
-
-def _append_messages(state: versions.PlanState, ids: list[str]) -> versions.PlanState:
-    return versions.PlanState(state.context, state.messages + tuple(ids), state.changes)
+        """Mark streams that no process runs any more as interrupted (see ``recovery``)."""
+        return await recover_orphans(self._db, only_expired=only_expired)
 
 
 def _clip(text: str, limit: int = 80) -> str:
