@@ -28,7 +28,7 @@ from types import FrameType
 from typing import Any
 
 from prompt_toolkit import PromptSession
-from prompt_toolkit.completion import Completer, ThreadedCompleter
+from prompt_toolkit.completion import CompleteEvent, Completer, ThreadedCompleter
 from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.history import History, InMemoryHistory
@@ -369,10 +369,22 @@ class Repl:
             # A fuzzy match rewrites what was typed, so there is rarely a common prefix to
             # insert (prompt-toolkit's default): insert the best match; Tab again cycles.
             buffer = event.current_buffer
-            if buffer.complete_state:
+            state = buffer.complete_state
+            if state is not None and state.completions:
                 buffer.complete_next()
-            else:
-                buffer.start_completion(select_first=True)
+                return
+            # Typed faster than the background completer answers: ask it now, so that a
+            # Tab right after typing inserts the match instead of only opening the menu.
+            found = next(
+                iter(
+                    completer.get_completions(
+                        buffer.document, CompleteEvent(completion_requested=True)
+                    )
+                ),
+                None,
+            )
+            if found is not None:
+                buffer.apply_completion(found)
 
         completer = self._completer or ThreadedCompleter(
             ReplCompleter(

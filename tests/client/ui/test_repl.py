@@ -327,3 +327,14 @@ def test_a_stop_that_cannot_be_sent_is_reported_and_the_watch_goes_on(
     monkeypatch.setattr(repl, "stop_stream", unreachable)
     assert repl._on_interrupt(signal.SIGINT, None) is None
     assert "could not stop the stream: cannot reach" in term.stderr
+
+
+def test_tab_right_after_typing_inserts_the_match(
+    drive: Any, recorder: Recorder, session: FakeSession
+) -> None:
+    # Keys arrive in one burst, before the background completer can answer: the Tab binding
+    # must ask the completer itself rather than only open the menu.
+    (session.binding.root / "app.py").write_text("print('hi')\n")
+    assert drive("\\load ap\t\r" + CTRL_D) == 0
+    loads = [args.paths for name, args in recorder.calls if name == "load"]
+    assert loads == [["app.py"]]
