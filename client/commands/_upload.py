@@ -18,10 +18,8 @@ that every upload passes through the same steps, in this order:
 
 from __future__ import annotations
 
-import fnmatch
-import glob
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -35,9 +33,8 @@ from plancast.shared import ErrorCode, PlancastError
 #: Items per request stay under this many bytes (the server's default limit is larger).
 MAX_BATCH_BYTES = 8 * 1024 * 1024
 #: Kinds the server appends rather than replaces by name; the client replaces them itself.
-REPLACED_KINDS = frozenset({"tree", "url"})
 #: Kinds that have one item per name, so that an unchanged one need not be sent again.
-_KEYED_KINDS = REPLACED_KINDS | {"file"}
+_KEYED_KINDS = frozenset({"file", "tree", "url"})  # replaced by name on the server
 
 Item = dict[str, str]
 
@@ -202,15 +199,15 @@ def send(
         if not confirm(session, question, stdin):
             session.output.note("cancelled; nothing was sent")
             return None
-    replaced = _remove_replaced(session, items, current)
     batches = _batches(items)
     sizes = [_batch_bytes(batch) for batch in batches]
     show = len(batches) > 1 or is_large(len(items), sum(sizes))
     with Progress(session.output.err, "uploading", sum(sizes), show=show, unit="bytes") as bar:
         for batch, size in zip(batches, sizes, strict=True):
             result = session.api.post(f"/plans/{session.plan_id}/context", {"items": batch})
-            done.added += [name for name in result["added"] if name not in replaced]
-            done.updated += result["updated"] + [n for n in result["added"] if n in replaced]
+            # The server replaces a file, tree or URL of the same name: "updated".
+            done.added += result["added"]
+            done.updated += result["updated"]
             done.unchanged += result["unchanged"]
             bar.advance(size)
     return done
@@ -233,58 +230,6 @@ def _drop_unchanged(
         else:
             kept.append(item)
     return kept
-
-
-def server_rm_matches(name: str, pattern: str, exact_names: set[str]) -> bool:
-    """Whether ``plancast rm PATTERN`` removes the item ``name``, given all items' names.
-
-    This mirrors ``_matches`` in ``server/domain/context.py`` (a test keeps the two in step):
-    an exact name only itself, a URL only itself, else a folder of items or a glob.
-    """
-    pattern = pattern.strip()
-    if pattern in ("", "."):
-        return True
-    if pattern in exact_names:
-        return name == pattern
-    base = pattern.rstrip("/")
-    if "://" in pattern:
-        return name == pattern
-    return name.startswith(base + "/") or fnmatch.fnmatchcase(name, pattern)
-
-
-def _remove_replaced(
-    session: Session, items: Iterable[Item], current: Sequence[dict[str, Any]]
-) -> set[str]:
-    """Remove the old tree or URL items that new ones replace, when that removes nothing else.
-
-    Returns:
-        The names of the items removed (their new versions count as updated).
-    """
-    existing = {(i["kind"], i["name"]) for i in current}
-    patterns = []
-    for item in items:
-        key = (item["kind"], item["name"])
-        if item["kind"] not in REPLACED_KINDS or key not in existing:
-            continue
-        pattern = glob.escape(item["name"])
-        collateral = [
-            i["name"]
-            for i in current
-            if (i["kind"], i["name"]) != key
-            and server_rm_matches(i["name"], pattern, {c["name"] for c in current})
-        ]
-        if collateral:
-            session.output.note(
-                f"warning: the older {item['kind']} {item['name']} stays in the context "
-                f"(removing it would also remove {collateral[0]}); `plancast ls` lists both",
-                "yellow",
-            )
-            continue
-        patterns.append(pattern)
-    if not patterns:
-        return set()
-    removed = session.api.post(f"/plans/{session.plan_id}/context/remove", {"names": patterns})
-    return set(removed["removed"])
 
 
 def _item_bytes(item: Item) -> int:

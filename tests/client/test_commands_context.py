@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from plancast.client.commands._upload import _batches, server_rm_matches
+from plancast.client.commands._upload import _batches
 from plancast.client.commands.context import warn_if_stale
-from plancast.server.domain.context import _matches as server_matches
 from plancast.shared import PlancastError
 from tests.client.commands_helpers import FakeTerminal, Harness, make_harness
 from tests.client.loopback_http import Route, serve
@@ -263,25 +262,6 @@ def test_a_changed_url_replaces_the_old_item(h: Harness) -> None:
         assert h.run("load", site.url("/a")) == 0
     assert h.api.content(site.url("/a")) == "v2"
     assert f"~ {site.url('/a')}" in h.out.getvalue()
-
-
-def test_server_rm_matches_mirrors_the_server() -> None:
-    names = ["src/a.py", "src", "srcx/b.py", "tree:src", "https://x.org/a", "https://x.org/a/b",
-             "web/[id].tsx", "web/i.tsx", "note 1"]  # fmt: skip
-    patterns = ["src", "src/", "src/*.py", "tree:src", "https://x.org/a", "web/[[]id].tsx",
-                "web/[id].tsx", ".", "", "note 1", "*"]  # fmt: skip
-    for name in names:
-        for pattern in patterns:
-            for exact in (set(names), {name}, set()):
-                assert server_rm_matches(name, pattern, exact) == server_matches(
-                    name, pattern, exact
-                ), (name, pattern, exact)
-            assert server_rm_matches(name, pattern, set(names)) == server_matches(
-                name, pattern, set(names)
-            ), (
-                name,
-                pattern,
-            )
 
 
 # --- stdin, dry run, ls --json ----------------------------------------------------------------
