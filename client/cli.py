@@ -23,13 +23,14 @@ from plancast.client.commands import (
     context,
     convo,
     ignore,
+    keys,
     plans,
     settings,
     streams,
 )
 from plancast.client.ui.output import Output
 
-COMMAND_MODULES = (plans, context, ignore, streams, changes, convo, settings, completion)
+COMMAND_MODULES = (plans, context, ignore, streams, changes, convo, settings, keys, completion)
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

@@ -1,11 +1,24 @@
-"""Choosing a model and reading only its provider's credentials from the environment."""
+"""Choosing a model and reading only its provider's credentials: the environment, then the keyring.
+
+The keyring here is keyring's ``fail`` backend (as on a machine without one), so that no test
+reads the real OS keyring; ``test_keys.py`` drives an in-memory one.
+"""
 
 from __future__ import annotations
 
+import keyring
+import keyring.core
 import pytest
+from keyring.backends import fail
 
 from plancast.client.credentials import choose_model, credentials_for
 from plancast.shared import ErrorCode, ModelSpec, PlancastError
+
+
+@pytest.fixture(autouse=True)
+def no_os_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keyring.core, "_keyring_backend", None)  # restored after the test
+    keyring.set_keyring(fail.Keyring())
 
 
 def test_explicit_model_wins_over_environment() -> None:
@@ -35,9 +48,35 @@ def test_nothing_configured_names_what_to_set() -> None:
     assert "OPENAI_API_KEY" in info.value.message and "ANTHROPIC_API_KEY" in info.value.message
 
 
-def test_missing_key_names_the_variable() -> None:
-    with pytest.raises(PlancastError, match="ANTHROPIC_API_KEY"):
+def test_missing_key_names_the_variable_and_the_keys_command() -> None:
+    with pytest.raises(PlancastError) as info:
         credentials_for(ModelSpec.parse("anthropic/claude-x"), {"OPENAI_API_KEY": "o"})
+    assert info.value.code == ErrorCode.MISSING_CREDENTIALS
+    assert "export ANTHROPIC_API_KEY=" in info.value.message
+    assert "plancast keys set anthropic" in info.value.message
+
+
+def test_a_stored_key_is_used_only_when_the_variable_is_unset() -> None:
+    asked: list[str] = []
+
+    def stored(provider: str) -> str | None:
+        asked.append(provider)
+        return f"stored-{provider}"
+
+    model = ModelSpec.parse("anthropic/claude-x")
+    assert credentials_for(model, {"ANTHROPIC_API_KEY": "env"}, stored=stored).api_key == "env"
+    assert asked == []
+    assert credentials_for(model, {}, stored=stored).api_key == "stored-anthropic"
+    assert asked == ["anthropic"]
+
+
+def test_stored_keys_count_after_every_environment_variable() -> None:
+    stored = {"openai": "o"}.get
+    assert choose_model(None, {}, stored=stored).provider == "openai"
+    assert choose_model(None, {"AZURE_OPENAI_API_KEY": "z"}, stored=stored).provider == "azure"
+    assert choose_model(None, {}, stored={"azure": "z", "openai": "o"}.get).provider == "openai"
+    with pytest.raises(PlancastError, match="plancast keys set"):
+        choose_model(None, {}, stored={"ollama": "x"}.get)  # an optional key picks nothing
 
 
 def test_only_the_needed_provider_is_read() -> None:
