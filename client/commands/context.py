@@ -1,8 +1,10 @@
 """Context commands: load, update, ls, rm, clear; and the stale-context check before a stream.
 
 ``load`` decides what may leave the machine with the client's context scanner, which follows
-git's ignore rules exactly (see ``plancast.client.context``), then guards, shows and uploads
-it (``_upload.py``). ``load --dry-run`` needs no server: it only shows what would be sent.
+git's ignore rules exactly (see ``plancast.client.context``), then reads each file once, and
+in that same open refuses binary, oversized and non-regular files (``scan.read_files``), then
+guards, shows and uploads the rest (``_upload.py``). ``load --dry-run`` needs no server: it
+only shows what would be sent, after the same checks (it reads the head of each file).
 
 ``update`` re-sends the loaded files whose content changed on disk, by comparing each file's
 hash with the one the server keeps (``context/freshness.py``). ``tell``, ``chat`` and
@@ -109,9 +111,18 @@ def _error(message: str) -> Exception:
 
 
 def _scan_files(
-    session: Session, args: argparse.Namespace, root: Path, targets: list[str]
+    session: Session,
+    args: argparse.Namespace,
+    root: Path,
+    targets: list[str],
+    *,
+    defer_checks: bool = True,
 ) -> list[Any]:
-    """The loadable files among ``targets``, with warnings and skip reasons on stderr."""
+    """The loadable files among ``targets``, with warnings and skip reasons on stderr.
+
+    With ``defer_checks`` no file is opened yet: :func:`_read_and_guard` checks each file
+    (binary, size, type) in the open that reads it. Without, each file's head is read here.
+    """
     from plancast.client.context.progress import ScanProgress
     from plancast.client.context.scan import ScanOptions, scan
 
@@ -121,6 +132,7 @@ def _scan_files(
         recursive=args.recursive,
         default_ignores=not args.no_default_ignores,
         force=args.force,
+        defer_checks=defer_checks,
     )
     with ScanProgress(session.output.err) as progress:
         result = scan(root, targets, options, cwd=session.cwd, progress=progress)
@@ -131,22 +143,31 @@ def _scan_files(
     return list(result.files)
 
 
-def _read_and_guard(session: Session, files: list[Any], guard: SecretGuard) -> None:
-    """Read each found file as it will be sent and pass it through the secret guard."""
-    from plancast.client.context.freshness import file_text
-    from plancast.client.context.progress import Progress, is_large
+def _read_and_guard(session: Session, files: list[Any], guard: SecretGuard) -> int:
+    """Read each found file once, as it will be sent, and pass it through the secret guard.
 
-    size = sum(found.size for found in files)
-    with Progress(
-        session.output.err, "reading", len(files), show=is_large(len(files), size)
-    ) as bar:
-        for found in files:
-            text = file_text(found.abs_path)
+    The read refuses binary, oversized, non-regular and unreadable files (a scan with
+    ``defer_checks`` left those checks to it); each is reported as skipped, with the reason,
+    before anything is sent. Returns how many were skipped.
+    """
+    from plancast.client.context.nogc import paused_gc
+    from plancast.client.context.progress import Progress, is_large
+    from plancast.client.context.scan import MAX_FILE_BYTES, Skipped, read_files
+
+    size = sum(found.size or 0 for found in files)
+    skipped = 0
+    with (
+        paused_gc(),
+        Progress(session.output.err, "reading", len(files), show=is_large(len(files), size)) as bar,
+    ):
+        for got in read_files(files, MAX_FILE_BYTES):
             bar.advance()
-            if text is None:
-                session.output.note(f"skipped {found.path}: could not be read")
+            if isinstance(got, Skipped):
+                session.output.note(f"skipped {got.path}: {got.reason}")
+                skipped += 1
                 continue
-            guard.add({"kind": "file", "name": found.path, "content": text})
+            guard.add({"kind": "file", "name": got.path, "content": got.text})
+    return skipped
 
 
 def _tree_items(session: Session, args: argparse.Namespace, root: Path) -> list[dict[str, str]]:
@@ -158,8 +179,7 @@ def _tree_items(session: Session, args: argparse.Namespace, root: Path) -> list[
     options = ScanOptions(
         recursive=True,
         default_ignores=not args.no_default_ignores,
-        sniff_binary=False,  # names only: nothing is read, binary files are part of the layout
-        max_file_bytes=1 << 62,
+        defer_checks=True,  # names only: nothing is read, binary files are part of the layout
     )
     for target in args.tree:
         full = Path(os.path.normpath(os.path.join(session.cwd, target)))
@@ -208,8 +228,9 @@ def load(session: Session, args: argparse.Namespace) -> int:
     urls = [t for t in args.paths if is_url(t)]
     targets = [t for t in args.paths if t != "-" and not is_url(t)]
     if args.dry_run:
+        # The scan reads each file's head, for the same checks the read would make.
         root = find_root(session.cwd) or session.cwd
-        for found in _scan_files(session, args, root, targets):
+        for found in _scan_files(session, args, root, targets, defer_checks=False):
             session.output.line(found.path)
         return 0
     for url in urls:
@@ -281,16 +302,16 @@ def _refresh(
     root = session.binding.root
     # Not forced, even for a file once loaded with --force: the rules may have changed since,
     # and a forced symlink's target is not checked (it could now lead to an ignored .env).
-    result = scan(root, changed, ScanOptions(), cwd=root)
+    result = scan(root, changed, ScanOptions(defer_checks=True), cwd=root)
     for skipped in result.skipped:
         hint = ""
         if skipped.reason.startswith("ignored"):
             hint = f" (`plancast load --force {skipped.path}` sends it anyway)"
         session.output.note(f"skipped {skipped.path}: {skipped.reason}{hint}", "yellow")
     guard = _upload.SecretGuard(session, _upload.secret_policy(args))
-    _read_and_guard(session, list(result.files), guard)
+    refused = _read_and_guard(session, list(result.files), guard)
     guarded = guard.finish()
-    held = len(guarded.blocked) + len(result.skipped)
+    held = len(guarded.blocked) + len(result.skipped) + refused
     if not guarded.items:
         return None, held
     return _upload.send(session, guarded.items, yes=yes, quiet=quiet), held

@@ -6,9 +6,13 @@ tests, node_modules, dist, __pycache__, a virtualenv, logs, realistic root and n
 
 - git inside the repository (all non-ignored files tracked, as in a real checkout);
 - git with an empty index (everything untracked: the same walk git does in a fresh repository);
-- ``list_project_paths`` (ignore rules only), ``find_project_files`` (also opens every file for
-  the binary check) and ``find_project_files`` with ``sniff_binary=False`` (one stat per file),
-  inside the repository and with ``.git`` moved away.
+- ``list_project_paths`` (ignore rules only); ``find_project_files`` as ``load -r`` runs it
+  (``defer_checks``: the ignore rules and the symlink checks, no file opened) and as
+  ``load --dry-run -r`` runs it (also opens every file and reads its head); ``load -r``'s file
+  work: that scan, then ``read_files`` (one open per file: the binary, size and type checks and
+  the content); and the same work as ``load -r`` did it before 2026-11-23 (a scan that opened
+  every file, then a second open to read it); each inside the repository and with ``.git``
+  moved away.
 
 Runs are interleaved and both wall time and CPU time (this process plus its git children) are
 reported, because wall time on a shared machine mostly measures the neighbours.
@@ -16,7 +20,7 @@ reported, because wall time on a shared machine mostly measures the neighbours.
 It also checks that the scanner's listing equals git's. Targets from the design: ≤2x git's time
 in a repository, ≤5x without one.
 
-    .venv/bin/python scripts/bench/context_scan.py [--files 100000] [--runs 5] [--keep DIR]
+    .venv/bin/python scripts/bench/context_scan.py [--files 100000] [--runs 7] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -35,7 +39,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from plancast.client.context import gitinfo
-from plancast.client.context.scan import ScanOptions, find_project_files, list_project_paths
+from plancast.client.context.freshness import file_text
+from plancast.client.context.nogc import paused_gc
+from plancast.client.context.scan import (
+    FileText,
+    ScanOptions,
+    find_project_files,
+    list_project_paths,
+    read_files,
+)
 
 ROOT_GITIGNORE = """\
 # dependencies
@@ -203,15 +215,44 @@ def main() -> int:
             subprocess.run(["git", "add", "-A"], cwd=root, check=True, env=_env())
         expected = git_listing(root)
         print(f"git lists {len(expected)} files")
-        opts = ScanOptions(default_ignores=False)
-        ours = [f.path for f in find_project_files(root, opts).files]
+        listings = {
+            "find_project_files": find_project_files(root, ScanOptions(default_ignores=False)),
+            "find_project_files (deferred checks)": find_project_files(
+                root, ScanOptions(default_ignores=False, defer_checks=True)
+            ),
+        }
+        for label, result in listings.items():
+            ours = [f.path for f in result.files]
+            if ours != expected:
+                print(f"MISMATCH with git ({label}):", sorted(set(ours) ^ set(expected))[:10])
+                return 1
         listed = list_project_paths(root, default_ignores=False)
-        if ours != expected or listed != expected:
-            print("MISMATCH with git:", sorted(set(ours) ^ set(expected))[:10])
+        if listed != expected:
+            print(
+                "MISMATCH with git (list_project_paths):", sorted(set(listed) ^ set(expected))[:10]
+            )
             return 1
-        print("scanner listing == git listing")
+        deferred_files = listings["find_project_files (deferred checks)"].files
+        read = [got.path for got in read_files(deferred_files) if isinstance(got, FileText)]
+        if read != expected:
+            print("MISMATCH: read_files refused", sorted(set(expected) - set(read))[:10])
+            return 1
+        print("scanner listing == git listing (and read_files refused none of it)")
 
-        no_sniff = ScanOptions(sniff_binary=False)
+        deferred = ScanOptions(defer_checks=True)
+
+        def load_files() -> None:
+            """What ``load -r .`` does with the files before the secret guard."""
+            files = find_project_files(root, deferred).files
+            with paused_gc():
+                for _ in read_files(files):
+                    pass
+
+        def load_files_before() -> None:
+            """The same, as ``load -r .`` did it before: a sniffing scan, then a second open."""
+            for found in find_project_files(root).files:
+                file_text(found.abs_path)
+
         index = root / ".git" / "index"
         saved_index = root / ".git" / "index.saved"
 
@@ -227,10 +268,10 @@ def main() -> int:
                 "git ls-files -co --exclude-standard": lambda: git_listing(root),
                 "git ls-files (empty index: all untracked)": git_empty_index,
                 "list_project_paths (in repo)": lambda: list_project_paths(root),
-                "find_project_files (in repo)": lambda: find_project_files(root),
-                "find_project_files, no sniff (in repo)": lambda: find_project_files(
-                    root, no_sniff
-                ),
+                "scan as load -r (in repo)": lambda: find_project_files(root, deferred),
+                "scan as load --dry-run -r (in repo)": lambda: find_project_files(root),
+                "load -r: scan + read (in repo)": load_files,
+                "load -r before: scan + read (in repo)": load_files_before,
             },
             args.runs,
         )
@@ -239,10 +280,10 @@ def main() -> int:
             no_repo = measure(
                 {
                     "list_project_paths (no repo)": lambda: list_project_paths(root),
-                    "find_project_files (no repo)": lambda: find_project_files(root),
-                    "find_project_files, no sniff (no repo)": lambda: find_project_files(
-                        root, no_sniff
-                    ),
+                    "scan as load -r (no repo)": lambda: find_project_files(root, deferred),
+                    "scan as load --dry-run -r (no repo)": lambda: find_project_files(root),
+                    "load -r: scan + read (no repo)": load_files,
+                    "load -r before: scan + read (no repo)": load_files_before,
                 },
                 args.runs,
             )

@@ -286,6 +286,66 @@ def test_dry_run_needs_no_server(h: Harness) -> None:
     assert h.api.calls == []
 
 
+def _awkward_files(h: Harness) -> None:
+    """Files that load must refuse with a reason, next to ones it sends."""
+    h.write("a.py", "a = 1\n")
+    (h.root / "latin1.txt").write_bytes("café\n".encode("latin-1"))
+    (h.root / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    (h.root / "huge.txt").write_bytes(b"x" * ((1 << 20) + 1))
+    (h.root.parent / "outside.txt").write_text("not yours\n")
+    (h.root / "leak.txt").symlink_to(h.root.parent / "outside.txt")
+    (h.root / "alias.py").symlink_to("a.py")
+
+
+AWKWARD_SKIPS = [
+    "skipped huge.txt: larger than 1 MiB (1.0 MiB)",
+    "skipped leak.txt: symlink to outside the project",
+    "skipped logo.png: binary",
+]
+
+
+def test_load_refuses_binary_oversized_and_outside_files_before_sending(h: Harness) -> None:
+    _awkward_files(h)
+    assert h.run("load", "-r", ".") == 0
+    assert h.api.names() == ["a.py", "alias.py", "latin1.txt"]
+    assert h.api.content("latin1.txt") == "caf\ufffd\n"
+    err = h.err.getvalue().splitlines()
+    # The scan skips the link; the read, which opens each file once, the others.
+    assert sorted(line for line in err if line.startswith("skipped")) == AWKWARD_SKIPS
+    manifest = next(i for i, line in enumerate(err) if line.startswith("to send:"))
+    assert all(err.index(line) < manifest for line in AWKWARD_SKIPS)
+
+
+def test_dry_run_reports_the_same_skips(h: Harness) -> None:
+    _awkward_files(h)
+    assert h.run("load", "--dry-run", "-r", ".") == 0
+    assert h.out.getvalue().splitlines() == ["a.py", "alias.py", "latin1.txt"]
+    err = h.err.getvalue().splitlines()
+    assert [line for line in err if line.startswith("skipped")] == AWKWARD_SKIPS
+    assert h.api.calls == []
+
+
+def test_load_opens_each_file_once(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for i in range(5):
+        h.write(f"src/m{i}.py", f"x = {i}\n")
+    h.write("src/data.bin", "\x00\x01")
+    real_open = os.open
+    opened: list[str] = []
+
+    def counting_open(path: str | bytes, flags: int, *args: int, **kwargs: int) -> int:
+        opened.append(os.fsdecode(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", counting_open)
+    assert h.run("load", "-r", "src") == 0
+    assert h.api.names() == [f"src/m{i}.py" for i in range(5)]
+    files = sorted(p for p in opened if p.endswith((".py", ".bin")))
+    names = [f"m{i}.py" for i in range(5)] + ["data.bin"]
+    assert files == sorted(str(h.root / "src" / n) for n in names)  # each once
+
+
 def test_ls_json(h: Harness) -> None:
     h.write("a.py", "x = 1\n")
     h.run("load", "a.py", "-n", "hello")

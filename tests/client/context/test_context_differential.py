@@ -184,9 +184,15 @@ def _track_some(seed: int, root: Path) -> None:
 
 
 def _our_listing(root: Path) -> list[str]:
-    result = scan(root, ["."], ScanOptions(recursive=True, default_ignores=False), cwd=root)
-    assert result.skipped == []
-    return [f.path for f in result.files]
+    """The scan's files, the same whether it opens them (``--dry-run``) or not (``load``)."""
+    listings = []
+    for defer in (False, True):
+        options = ScanOptions(recursive=True, default_ignores=False, defer_checks=defer)
+        result = scan(root, ["."], options, cwd=root)
+        assert result.skipped == []
+        listings.append([f.path for f in result.files])
+    assert listings[0] == listings[1]
+    return listings[0]
 
 
 @pytest.mark.parametrize("seed", SEEDS)

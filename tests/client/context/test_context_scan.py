@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from plancast.client.context import scan as scan_module
 from plancast.client.context.scan import (
+    FileText,
     FoundFile,
     ScanOptions,
     ScanResult,
@@ -16,6 +18,7 @@ from plancast.client.context.scan import (
     find_project_files,
     format_size,
     looks_binary,
+    read_files,
     scan,
 )
 from tests.client.context.context_helpers import git, git_init, write_tree
@@ -300,6 +303,174 @@ def test_fifo_is_not_a_regular_file(tmp_path: Path) -> None:
     assert paths(find_project_files(tmp_path)) == ["a"]  # git does not list FIFOs either
     result = scan(tmp_path, ["pipe"], cwd=tmp_path)
     assert reasons(result) == {"pipe": "not a regular file"}
+
+
+# -- deferred checks: the scan opens nothing, read_files checks in the open that reads --------
+
+DEFERRED = ScanOptions(defer_checks=True)
+
+
+def read_all(
+    result: ScanResult, max_file_bytes: int = 1 << 20
+) -> tuple[dict[str, str], dict[str, str]]:
+    texts: dict[str, str] = {}
+    refused: dict[str, str] = {}
+    for got in read_files(result.files, max_file_bytes):
+        if isinstance(got, FileText):
+            texts[got.path] = got.text
+        else:
+            refused[got.path] = got.reason
+    return texts, refused
+
+
+@pytest.fixture
+def awkward(tmp_path: Path) -> Path:
+    """Files that may not be sent, each for a reason that needs the file itself, and links."""
+    root = tmp_path / "p"
+    (tmp_path / "outside.txt").write_text("o")
+    write_tree(
+        root,
+        {
+            "bin.dat": b"abc\0def",
+            "big.txt": b"x" * 2048,
+            "late-nul.txt": b"a" * 900 + b"\0",
+            "ok.txt": b"ok\n",
+            "empty.txt": b"",
+            "latin1.txt": "café".encode("latin-1"),
+            ".env": "K=1",
+        },
+    )
+    (root / "in.txt").symlink_to("ok.txt")
+    (root / "out.txt").symlink_to(tmp_path / "outside.txt")
+    (root / "sneaky.txt").symlink_to(".env")
+    (root / "binlink").symlink_to("bin.dat")
+    return root
+
+
+def test_a_deferred_scan_opens_nothing(awkward: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_open = os.open
+    opened: list[str] = []
+
+    def recording_open(path: str | bytes, flags: int, *args: int, **kwargs: int) -> int:
+        opened.append(os.fsdecode(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(scan_module.os, "open", recording_open)
+    result = find_project_files(awkward, ScanOptions(max_file_bytes=1024, defer_checks=True))
+    # Ignore files and git's own are read; no file that may be sent.
+    assert not {os.path.join(awkward, name) for name in os.listdir(awkward)} & set(opened)
+    assert paths(result) == [
+        "big.txt",
+        "bin.dat",
+        "binlink",
+        "empty.txt",
+        "in.txt",
+        "late-nul.txt",
+        "latin1.txt",
+        "ok.txt",
+    ]
+    assert all(f.size is None for f in result.files)
+    assert {f.path: f.target for f in result.files if f.target} == {
+        "binlink": "bin.dat",
+        "in.txt": "ok.txt",
+    }
+    # Symlinks are still decided by the scan (Rule 6).
+    assert reasons(result) == {
+        "out.txt": "symlink to outside the project",
+        "sneaky.txt": "symlink to an ignored file (.env: ignored by <default>:1 '.env' "
+        "(dotenv file: API keys and passwords))",
+    }
+
+
+def test_read_files_refuses_what_a_sniffing_scan_refuses(awkward: Path) -> None:
+    options = ScanOptions(max_file_bytes=1024)
+    sniffed = find_project_files(awkward, options)
+    deferred = find_project_files(awkward, replace(options, defer_checks=True))
+    texts, refused = read_all(deferred, options.max_file_bytes)
+    assert sorted(texts) == paths(sniffed)
+    assert refused | {s.path: s.reason for s in deferred.skipped} == reasons(sniffed)
+    assert refused == {
+        "big.txt": "larger than 1 KiB (2 KiB)",
+        "bin.dat": "binary",
+        "binlink": "binary",
+        "late-nul.txt": "binary",
+    }
+    assert texts["in.txt"] == texts["ok.txt"] == "ok\n"  # read from the checked target
+    assert texts["latin1.txt"] == "caf\ufffd"  # not UTF-8: replaced, never a crash
+    assert texts["empty.txt"] == ""
+
+
+def test_read_files_checks_the_file_as_it_is_when_read(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"a.txt": "a", "b.txt": "b", "c.txt": "c", "d.txt": "d"})
+    (tmp_path / "secret.txt").write_text("s")
+    result = find_project_files(tmp_path, DEFERRED)
+    # Changed between the scan and the read:
+    (tmp_path / "a.txt").write_bytes(b"now \0 binary")
+    (tmp_path / "b.txt").unlink()
+    (tmp_path / "b.txt").symlink_to(tmp_path / "secret.txt")  # must not be followed
+    (tmp_path / "c.txt").unlink()
+    os.mkfifo(tmp_path / "c.txt")  # must not block
+    (tmp_path / "d.txt").unlink()
+    texts, refused = read_all(result)
+    assert refused["a.txt"] == "binary"
+    assert refused["b.txt"].startswith("unreadable: ")
+    assert refused["c.txt"] == "not a regular file"
+    assert refused["d.txt"] == "unreadable: No such file or directory"
+    assert texts == {"secret.txt": "s"}
+
+
+def test_a_link_changed_after_the_scan_cannot_lead_out(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    write_tree(root, {"real.txt": "checked\n"})
+    (tmp_path / "outside.txt").write_text("not yours\n")
+    (root / "link.txt").symlink_to("real.txt")
+    result = find_project_files(root, DEFERRED)
+    (root / "link.txt").unlink()
+    (root / "link.txt").symlink_to(tmp_path / "outside.txt")
+    texts, refused = read_all(result)
+    assert texts == {"link.txt": "checked\n", "real.txt": "checked\n"} and refused == {}
+    (root / "real.txt").unlink()
+    (root / "real.txt").symlink_to(tmp_path / "outside.txt")  # the target itself swapped
+    texts, refused = read_all(result)
+    assert texts == {} and set(refused) == {"link.txt", "real.txt"}
+    assert all(reason.startswith("unreadable: ") for reason in refused.values())
+
+
+def test_read_files_refuses_a_file_that_grew_past_the_limit_while_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_tree(tmp_path, {"grows.txt": b"x" * 3000, "shrinks.txt": b"y" * 10})
+    real_fstat = os.fstat
+
+    def stale_fstat(fd: int) -> os.stat_result:
+        st = real_fstat(fd)
+        fields = list(st)
+        fields[6] = 100 if st.st_size == 3000 else 20  # st_size as an earlier moment saw it
+        return os.stat_result(fields)
+
+    monkeypatch.setattr(os, "fstat", stale_fstat)
+    texts, refused = read_all(find_project_files(tmp_path, DEFERRED), 1024)
+    assert refused == {"grows.txt": "larger than 1 KiB (grew while read)"}
+    assert texts == {"shrinks.txt": "y" * 10}
+    texts, refused = read_all(find_project_files(tmp_path, DEFERRED), 4096)
+    assert texts["grows.txt"] == "x" * 3000  # grew, but stayed under the limit
+
+
+def test_a_deferred_scan_with_overlapping_targets_lists_each_file_once(project: Path) -> None:
+    targets = ["src/deep", "src", "src/a.py", "src/*.py", "README.md"]
+    deferred = scan(project, targets, replace(RECURSIVE, defer_checks=True), cwd=project)
+    assert paths(deferred) == paths(scan(project, targets, RECURSIVE, cwd=project))
+    assert paths(deferred) == sorted(set(paths(deferred)))
+    assert deferred.skipped == []
+
+
+def test_a_deferred_scan_still_skips_names_that_are_not_utf8(tmp_path: Path) -> None:
+    with open(os.path.join(os.fsencode(tmp_path), b"caf\xe9.txt"), "wb") as handle:
+        handle.write(b"x")
+    (tmp_path / "ok.txt").write_text("ok")
+    result = find_project_files(tmp_path, DEFERRED)
+    assert paths(result) == ["ok.txt"]
+    assert [s.reason for s in result.skipped] == ["name is not valid UTF-8"]
 
 
 def test_options_validate() -> None:
