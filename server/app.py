@@ -23,6 +23,7 @@ from plancast.server.web.auth import load_or_create_token
 from plancast.server.web.errors import EXCEPTION_HANDLERS
 from plancast.server.web.hosts import HostCheck
 from plancast.server.web.websocket import stream_socket
+from plancast.server.workers.pool import WorkerPool
 
 logger = logging.getLogger("plancast.server")
 
@@ -41,9 +42,16 @@ def create_app(settings: Settings) -> Starlette:
             engine, flush_ms=settings.event_flush_ms, flush_size=settings.event_flush_size
         )
         eventlog.start()
+        workers = WorkerPool(
+            idle=settings.idle_workers,
+            max_workers=settings.max_workers,
+            max_reserved_per_user=settings.max_streams_per_user,
+        )
+        workers.start()
         service = StreamService(
             engine,
             eventlog,
+            workers,
             provider_timeout_s=settings.provider_timeout_s,
             replica_id=new_id("rep"),
             retry=RetryPolicy(attempts=settings.provider_attempts),
@@ -64,6 +72,7 @@ def create_app(settings: Settings) -> Starlette:
             await service.purge_old_events(settings.event_retention_days * 86400)
         app.state.db = engine
         app.state.streams = service
+        app.state.workers = workers
         app.state.local_principal = principal
         app.state.local_token = load_or_create_token(settings.data_dir)
         logger.info("plancast server ready on %s:%d", settings.host, settings.port)
@@ -71,6 +80,7 @@ def create_app(settings: Settings) -> Starlette:
             yield
         finally:
             await service.shutdown()
+            await workers.shutdown()
             await eventlog.close()
             await engine.dispose()
 

@@ -43,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from plancast.shared import MAX_MESSAGE_BYTES
 
     logs.configure(settings.log_level)
+    _drop_keys_from_environment()
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -58,3 +59,24 @@ def main(argv: Sequence[str] | None = None) -> None:
         http="httptools",
         timeout_graceful_shutdown=10,
     )
+
+
+def _drop_keys_from_environment() -> None:
+    """The server never uses a provider key from its environment: keys come sealed from clients.
+
+    Any key-like variable is removed from ``os.environ`` (so no child inherits it) and named
+    in a warning, because the process's initial environment block still holds its value.
+    """
+    import logging
+    import os
+
+    from plancast.server.workers.forkserver import clean_environment
+
+    kept = clean_environment(os.environ)
+    for name in sorted(set(os.environ) - set(kept)):
+        del os.environ[name]
+        logging.getLogger("plancast.server").warning(
+            "%s is set in the server's environment; the server does not use it (clients seal "
+            "their keys to each stream's worker). Start the server without it.",
+            name,
+        )

@@ -127,6 +127,23 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=1,
     ),
     Setting(
+        "idle_workers",
+        int,
+        2,
+        "Model worker processes kept ready, each for one future stream (they hold no key "
+        "until a stream's client seals one to them). 0 starts each worker on demand.",
+        minimum=0,
+        maximum=64,
+    ),
+    Setting(
+        "max_workers",
+        int,
+        64,
+        "The most model worker processes (one per running stream, plus idle ones) at once.",
+        minimum=1,
+        maximum=4096,
+    ),
+    Setting(
         "event_retention_days",
         float,
         30.0,
@@ -167,6 +184,8 @@ class Settings:
     idle_timeout_s: float = 60.0
     stream_deadline_s: float = 1800.0
     max_streams_per_user: int = 8
+    idle_workers: int = 2
+    max_workers: int = 64
     event_retention_days: float = 30.0
     provider_attempts: int = 3
     max_request_bytes: int = 32 * 1024 * 1024

@@ -22,6 +22,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.INVALID_REQUEST: 400,
     ErrorCode.UNSAFE_PATH: 400,
     ErrorCode.MISSING_CREDENTIALS: 400,
+    ErrorCode.BAD_SEAL: 400,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_FOUND: 404,

@@ -5,7 +5,7 @@ The implementation lives in ``_``-prefixed modules; this is the public surface
 """
 
 from ._changes import EditFile, FileOp, WriteFile, op_from_dict, op_to_dict
-from ._diff import diff_stats, unified_diff
+from ._diff import diff_header, diff_stats, unified_diff
 from ._edits import EditMatch, apply_ops, match_edit
 from ._errors import (
     EditAmbiguousError,
@@ -19,6 +19,7 @@ from ._errors import (
     ReplyFormatError,
     UnsafePathError,
 )
+from ._hunks import Hunk, apply_hunks, split_hunks
 from ._paths import check_relative_path
 from ._pricing import (
     CHARS_PER_TOKEN,
@@ -41,10 +42,10 @@ from ._protocol import (
     Delta,
     End,
     Error,
+    EventBatch,
     Message,
     Ping,
     Pong,
-    ProviderCredentials,
     Snapshot,
     Started,
     StartStream,
@@ -54,6 +55,9 @@ from ._protocol import (
     decode_client,
     decode_server,
     encode,
+    event_body,
+    event_from_body,
+    pack_events,
     to_dict,
 )
 from ._providers import DEFAULT_MODELS, PROVIDERS, ModelSpec, Provider
@@ -65,6 +69,15 @@ from ._reply import (
     ReplyEvent,
     ReplyParser,
 )
+from ._seal import (
+    MAX_SEALED_CHARS,
+    SEAL_SUITE,
+    ProviderCredentials,
+    SealError,
+    open_credentials,
+    seal_credentials,
+    seal_info,
+)
 
 __all__ = [
     "CHARS_PER_TOKEN",
@@ -73,9 +86,11 @@ __all__ = [
     "DEFAULT_MODELS",
     "INPUT_PRICES",
     "MAX_MESSAGE_BYTES",
+    "MAX_SEALED_CHARS",
     "PRICES_AS_OF",
     "PROTOCOL_VERSION",
     "PROVIDERS",
+    "SEAL_SUITE",
     "SERVER_MESSAGES",
     "STREAM_EVENTS",
     "SUBPROTOCOL",
@@ -91,7 +106,9 @@ __all__ = [
     "End",
     "Error",
     "ErrorCode",
+    "EventBatch",
     "FileOp",
+    "Hunk",
     "LocalProtocolError",
     "Message",
     "ModelSpec",
@@ -107,6 +124,7 @@ __all__ = [
     "ReplyEvent",
     "ReplyFormatError",
     "ReplyParser",
+    "SealError",
     "Snapshot",
     "StartStream",
     "Started",
@@ -115,19 +133,28 @@ __all__ = [
     "StreamEvent",
     "UnsafePathError",
     "WriteFile",
+    "apply_hunks",
     "apply_ops",
     "check_relative_path",
     "decode_client",
     "decode_server",
+    "diff_header",
     "diff_stats",
     "encode",
     "estimate_input_cost",
     "estimate_tokens",
+    "event_body",
+    "event_from_body",
     "format_usd",
     "input_price",
     "match_edit",
     "op_from_dict",
     "op_to_dict",
+    "open_credentials",
+    "pack_events",
+    "seal_credentials",
+    "seal_info",
+    "split_hunks",
     "to_dict",
     "unified_diff",
 ]

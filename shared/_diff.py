@@ -47,13 +47,33 @@ def unified_diff(path: str, old: str | None, new: str | None, *, context: int = 
         difflib.unified_diff(_lines(old), _lines(new), fromfile, tofile, n=context, lineterm="\n")
     )
     if not lines:  # an empty file created or deleted
-        return f"--- {fromfile}\n+++ {tofile}\n"
+        return diff_header(path, old, new)
     out: list[str] = []
     for line in lines:
         out.append(line)
         if not line.endswith("\n"):
             out.append(f"\n{_NO_NEWLINE}\n")
     return "".join(out)
+
+
+def diff_header(path: str, old: str | None, new: str | None) -> str:
+    """The two header lines of ``unified_diff`` (rule 1), for showing a file's hunks one by one.
+
+    Args:
+        path: the file's project-relative path.
+        old: the text before, or None when the file did not exist.
+        new: the text after, or None when the file is deleted.
+
+    Returns:
+        ``"--- a/<path>\\n+++ b/<path>\\n"``, with ``/dev/null`` for a side that does not exist.
+
+    Raises:
+        UnsafePathError: ``path`` is not a safe project-relative path.
+    """
+    path = check_relative_path(path)
+    fromfile = "/dev/null" if old is None else f"a/{path}"
+    tofile = "/dev/null" if new is None else f"b/{path}"
+    return f"--- {fromfile}\n+++ {tofile}\n"
 
 
 def diff_stats(old: str | None, new: str | None) -> tuple[int, int]:

@@ -36,6 +36,7 @@ class ErrorCode(StrEnum):
     BUSY = "busy"
     INVALID_REQUEST = "invalid_request"
     MISSING_CREDENTIALS = "missing_credentials"
+    BAD_SEAL = "bad_seal"
     PROVIDER_AUTH = "provider_auth"
     PROVIDER_RATE_LIMITED = "provider_rate_limited"
     PROVIDER_UNAVAILABLE = "provider_unavailable"

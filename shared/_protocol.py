@@ -14,11 +14,18 @@ Rules:
    rest. ``end`` is always the last event of a stream. When the events asked
    for are no longer kept, a ``snapshot`` (an ``end`` that also carries the
    whole reply) is sent instead of them.
+4a. Several consecutive events of one stream may travel in one ``events``
+   frame (``EventBatch``): the server packs what is ready to send at once, as
+   in a catch-up, with ``pack_events``. A batch holds each event's own frame
+   object, unchanged, so a receiver handles it exactly as those frames in
+   order. ``encode`` caches a stream event's text on the event: an event is
+   encoded once, however many watchers and replays send it.
 5. A frame larger than ``MAX_MESSAGE_BYTES`` is refused with
    ``message_too_large``; anything else that cannot be decoded gets
    ``bad_message`` or ``unknown_message``. Neither ends the connection (the
    server's transport drops only frames over four times the limit).
-6. Provider credentials travel only inside ``start`` and never appear in a repr.
+6. Provider credentials travel only inside ``start``, sealed to the worker process
+   that will run the stream (``_seal.py``); the server cannot read them.
 """
 
 from __future__ import annotations
@@ -27,11 +34,12 @@ import json
 import re
 import types
 import typing
+from collections.abc import Iterable, Iterator
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
 from ._errors import ErrorCode, LocalProtocolError, RemoteProtocolError
-from ._providers import PROVIDERS
+from ._seal import MAX_SEALED_CHARS
 
 PROTOCOL_VERSION = 1
 SUBPROTOCOL = f"plancast.v{PROTOCOL_VERSION}"
@@ -57,29 +65,17 @@ def _check_seq(name: str, value: int, minimum: int) -> None:
 
 
 class Message:
-    """Base of every protocol message; ``TYPE`` is its wire discriminator."""
+    """Base of every protocol message; ``TYPE`` is its wire discriminator.
+
+    ``_encoded`` is not a field: ``encode`` keeps a stream event's frame text
+    there (messages are frozen, so the text can never go stale).
+    """
 
     TYPE: ClassVar[str]
-    __slots__ = ()
+    __slots__ = ("_encoded",)
 
 
 # -- client messages ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderCredentials:
-    """One provider's credentials as sent by the client. Never shown in a repr."""
-
-    provider: str
-    api_key: str | None = field(default=None, repr=False)
-    base_url: str | None = None
-    api_version: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.provider not in PROVIDERS:
-            raise ValueError(f"provider must be one of {', '.join(sorted(PROVIDERS))}")
-        if self.api_key is not None and not self.api_key:
-            raise ValueError("api_key must not be empty")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,14 +88,18 @@ class StartStream(Message):
     mode: StreamMode
     prompt: str
     model: str
+    seal_id: str
+    sealed: str = field(repr=False)  # the credentials, sealed to the seal's worker (_seal.py)
     branch: str = "main"
-    credentials: tuple[ProviderCredentials, ...] = field(default=(), repr=False)
     fallback_model: str | None = None  # tried when the model fails before any output
 
     def __post_init__(self) -> None:
         _check_id("request_id", self.request_id)
         _check_id("plan_id", self.plan_id)
         _check_id("branch", self.branch)
+        _check_id("seal_id", self.seal_id)
+        if not 0 < len(self.sealed) <= MAX_SEALED_CHARS:
+            raise ValueError(f"sealed must be 1-{MAX_SEALED_CHARS} characters")
         if self.mode not in STREAM_MODES:
             raise ValueError(f"mode must be one of {', '.join(STREAM_MODES)}")
         if len(self.prompt) > MAX_PROMPT_CHARS:
@@ -243,9 +243,43 @@ class Snapshot(End):
     reason: str = ""
 
 
+BATCHED_EVENTS: tuple[type[StreamEvent], ...] = (Status, Delta, ChangeEvent, End)
+"""The events an ``events`` batch may hold: a ``snapshot`` always travels alone."""
+_BATCHED_TYPES: dict[str, type[StreamEvent]] = {m.TYPE: m for m in BATCHED_EVENTS}
+
+
+@dataclass(frozen=True, slots=True)
+class EventBatch(Message):
+    """Consecutive events of one stream in one frame, each exactly as its own frame would be.
+
+    The server sends one when several events are ready at once (a catch-up, a
+    burst); a receiver handles it as those events, in order. The events carry
+    consecutive ``seq``s of ``stream_id``, and only the last may be an ``end``.
+    """
+
+    TYPE: ClassVar[str] = "events"
+    stream_id: str
+    events: tuple[StreamEvent, ...]
+
+    def __post_init__(self) -> None:
+        _check_id("stream_id", self.stream_id)
+        if not self.events:
+            raise ValueError("events must not be empty")
+        first, last = self.events[0].seq, len(self.events) - 1
+        for n, event in enumerate(self.events):
+            if type(event) not in BATCHED_EVENTS:
+                raise ValueError("events may hold only status, delta, change and end events")
+            if event.stream_id != self.stream_id:
+                raise ValueError("every event in events must be of the batch's stream_id")
+            if event.seq != first + n:
+                raise ValueError("the seqs in events must be consecutive")
+            if n != last and type(event) is End:
+                raise ValueError("only the last event in events may be an end")
+
+
 CLIENT_MESSAGES: dict[str, type[Message]] = {m.TYPE: m for m in (StartStream, Attach, Stop, Ping)}
 SERVER_MESSAGES: dict[str, type[Message]] = {
-    m.TYPE: m for m in (Started, Error, Pong, Status, Delta, ChangeEvent, End, Snapshot)
+    m.TYPE: m for m in (Started, Error, Pong, Status, Delta, ChangeEvent, End, Snapshot, EventBatch)
 }
 STREAM_EVENTS: tuple[type[StreamEvent], ...] = (Status, Delta, ChangeEvent, End, Snapshot)
 
@@ -256,17 +290,139 @@ STREAM_EVENTS: tuple[type[StreamEvent], ...] = (Status, Delta, ChangeEvent, End,
 def encode(message: Message) -> str:
     """Encode a message as one JSON text frame.
 
+    A stream event's text is computed once and kept on the event, so encoding
+    it again (for every watcher, every replay) costs nothing.
+
     Raises:
         LocalProtocolError: the encoded frame would exceed ``MAX_MESSAGE_BYTES``.
     """
-    data = to_dict(message)
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return message._encoded  # type: ignore[no-any-return]
+    except AttributeError:
+        pass
+    if type(message) is EventBatch:
+        text = _batch_text(message.stream_id, [encode(e) for e in message.events])
+    else:
+        text = json.dumps(to_dict(message), ensure_ascii=False, separators=(",", ":"))
     if _utf8_size_over_limit(text):
         raise LocalProtocolError(
             f"{message.TYPE} message is larger than {MAX_MESSAGE_BYTES} bytes",
             code=ErrorCode.MESSAGE_TOO_LARGE,
         )
+    if isinstance(message, StreamEvent):
+        object.__setattr__(message, "_encoded", text)
     return text
+
+
+def pack_events(
+    events: Iterable[StreamEvent], *, max_bytes: int = MAX_MESSAGE_BYTES
+) -> Iterator[str]:
+    """The frames that carry ``events``, in order.
+
+    A run of consecutive events of one stream that fits in ``max_bytes`` becomes
+    an ``events`` batch; an event that travels alone (a ``snapshot``, one too
+    large to share a frame, the only event of its run) is its own plain frame,
+    which ``encode`` keeps within ``MAX_MESSAGE_BYTES``.
+
+    Args:
+        events: stream events in the order they are to be received.
+        max_bytes: the largest batch frame, in UTF-8 bytes (at most ``MAX_MESSAGE_BYTES``).
+
+    Yields:
+        Frame texts. A frame is yielded as soon as it is complete.
+
+    Raises:
+        LocalProtocolError: an event is too large for any frame (``encode``). The
+            frames for the events before it have been yielded first.
+    """
+    run: list[str] = []
+    run_stream, next_seq, room = "", 0, 0
+    for event in events:
+        try:
+            text = encode(event)
+        except LocalProtocolError:
+            if run:
+                yield run[0] if len(run) == 1 else _batch_text(run_stream, run)
+            raise
+        size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+        batchable = type(event) in BATCHED_EVENTS and (
+            event.stream_id == run_stream or _ID_RE.fullmatch(event.stream_id) is not None
+        )
+        if run and (
+            not batchable or event.stream_id != run_stream or event.seq != next_seq or size >= room
+        ):
+            yield run[0] if len(run) == 1 else _batch_text(run_stream, run)
+            run = []
+        if not batchable:
+            yield text
+            continue
+        if not run:
+            run_stream = event.stream_id
+            room = max_bytes - _BATCH_OVERHEAD - len(run_stream) + 1  # the first has no comma
+        run.append(text)
+        room -= size + 1
+        next_seq = -1 if type(event) is End else event.seq + 1  # an end closes its batch
+    if run:
+        yield run[0] if len(run) == 1 else _batch_text(run_stream, run)
+
+
+_BATCH_OVERHEAD = len('{"type":"events","stream_id":"","events":[]}')
+_STREAM_EVENT_TYPES: dict[str, type[StreamEvent]] = {m.TYPE: m for m in STREAM_EVENTS}
+_BODY_FIELDS: dict[type[StreamEvent], list[str]] = {
+    m: [f.name for f in fields(m)][2:]  # type: ignore[arg-type]  # after stream_id and seq
+    for m in STREAM_EVENTS
+}
+
+
+def event_body(event: StreamEvent) -> str:
+    """The event's fields but ``type``, ``stream_id`` and ``seq``, as a compact JSON object.
+
+    Cut from the event's frame text (``encode``), not encoded again. With the
+    three fields it leaves out, ``event_from_body`` rebuilds the event, frame
+    text included. An event too large for a frame is encoded here, uncached.
+    """
+    head = _frame_head(event.TYPE, event.stream_id, event.seq)
+    try:
+        text = encode(event)
+    except LocalProtocolError:
+        text = ""
+    if text.startswith(head):
+        return "{" + text[len(head) + 1 :] if text[len(head)] == "," else "{}"
+    data = to_dict(event)  # a stream_id that JSON must escape: not cut from the frame
+    for key in ("type", "stream_id", "seq"):
+        del data[key]
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def event_from_body(kind: str, stream_id: str, seq: int, body: str) -> StreamEvent:
+    """The event that ``event_body`` took ``body`` from, with its frame text cached.
+
+    The frame text is joined from ``body`` rather than encoded again, when
+    ``body`` holds exactly the event's fields in their order (as ``event_body``
+    writes them); otherwise ``encode`` makes it when first asked.
+
+    Raises:
+        KeyError: ``kind`` is not a stream event type.
+        ValueError, TypeError: ``body`` does not make a valid event of ``kind``.
+    """
+    cls = _STREAM_EVENT_TYPES[kind]
+    data = json.loads(body)
+    event = cls(stream_id=stream_id, seq=seq, **data)
+    if list(data) == _BODY_FIELDS[cls] and _ID_RE.fullmatch(stream_id):
+        text = _frame_head(kind, stream_id, seq) + ("}" if body == "{}" else "," + body[1:])
+        if not _utf8_size_over_limit(text):
+            object.__setattr__(event, "_encoded", text)
+    return event
+
+
+def _frame_head(kind: str, stream_id: str, seq: int) -> str:
+    """How an event's frame text starts, up to the end of its ``seq``."""
+    return '{"type":"' + kind + '","stream_id":"' + stream_id + '","seq":' + str(seq)
+
+
+def _batch_text(stream_id: str, texts: list[str]) -> str:
+    # Exactly json.dumps of the batch's dict: the same separators, the same key order.
+    return '{"type":"events","stream_id":"' + stream_id + '","events":[' + ",".join(texts) + "]}"
 
 
 def _utf8_size_over_limit(text: str) -> bool:
@@ -290,8 +446,8 @@ def to_dict(message: Message) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, ProviderCredentials):
-        return {f.name: getattr(value, f.name) for f in fields(value)}
+    if isinstance(value, Message):
+        return to_dict(value)
     return value
 
 
@@ -350,6 +506,11 @@ def decode(frame: str | bytes, registry: dict[str, type[Message]]) -> Message:
 
 
 def _build(cls: type[Message], data: dict[str, Any], kind: str) -> Message:
+    if cls is StartStream and "credentials" in data:
+        raise RemoteProtocolError(
+            "start messages carry no plain credentials: seal them to the stream's worker "
+            "(seal_id and sealed; see docs/protocol.md)"
+        )
     hints = _hints(cls)
     kwargs: dict[str, Any] = {}
     for f in fields(cls):  # type: ignore[arg-type]
@@ -397,10 +558,16 @@ def _convert(kind: str, name: str, hint: Any, value: Any) -> Any:
         if not isinstance(value, list):
             raise RemoteProtocolError(f"{kind}.{name} must be a list")
         return tuple(_convert(kind, name, item, v) for v in value)
-    if hint is ProviderCredentials:
+    if hint is StreamEvent:  # an item of an events batch: one of the batchable events
         if not isinstance(value, dict):
-            raise RemoteProtocolError(f"{kind}.{name} items must be objects")
-        return _build_credentials(kind, name, value)
+            raise RemoteProtocolError(f"{kind}.{name} must hold JSON objects")
+        item_kind = value.pop("type", None)
+        cls = _BATCHED_TYPES.get(item_kind) if isinstance(item_kind, str) else None
+        if cls is None:
+            raise RemoteProtocolError(
+                f"{kind}.{name} may hold only {', '.join(_BATCHED_TYPES)} events"
+            )
+        return _build(cls, value, item_kind)  # type: ignore[arg-type]
     expected = {str: str, int: int, bool: bool}.get(hint)
     if expected is None:  # pragma: no cover - a message declared a type the codec lacks
         raise LocalProtocolError(f"no codec for {hint!r}")
@@ -419,20 +586,3 @@ def _check_text(kind: str, name: str, value: str) -> None:
             value.encode("utf-8")
         except UnicodeEncodeError:
             raise RemoteProtocolError(f"{kind}.{name} is not valid Unicode text") from None
-
-
-def _build_credentials(kind: str, name: str, value: dict[str, Any]) -> ProviderCredentials:
-    allowed = {f.name for f in fields(ProviderCredentials)}
-    if not set(value) <= allowed or "provider" not in value:
-        raise RemoteProtocolError(f"{kind}.{name} items take {', '.join(sorted(allowed))}")
-    for key, item in value.items():
-        if item is not None and not isinstance(item, str):
-            raise RemoteProtocolError(f"{kind}.{name}.{key} must be a string")
-        if item is not None:
-            _check_text(kind, f"{name}.{key}", item)
-    problem = ""
-    try:
-        return ProviderCredentials(**value)
-    except ValueError as exc:
-        problem = str(exc)
-    raise RemoteProtocolError(f"invalid {kind}.{name}: {problem}")

@@ -15,6 +15,7 @@ from plancast.shared import (
     End,
     Error,
     ErrorCode,
+    EventBatch,
     Message,
     Pong,
     Started,
@@ -79,7 +80,7 @@ class StreamConnection:
             raise ConnectionLost("the connection to the server dropped") from None
 
     def receive(self, timeout: float | None = None) -> Message:
-        """The next message from the server.
+        """The next message from the server (several events may come as one ``EventBatch``).
 
         Raises:
             ApiError: the connection closed (with its close code's meaning).
@@ -122,12 +123,21 @@ class StreamConnection:
     def events(self, stream_id: str) -> Iterator[StreamEvent]:
         """The events of ``stream_id`` in order, ending with its ``End``.
 
+        The events of an ``events`` batch come one by one, as if each had had
+        its own frame.
+
         Raises:
             ApiError: the server sent an error about this stream.
         """
         while True:
             message = self.receive()
-            if isinstance(message, StreamEvent) and message.stream_id == stream_id:
+            if isinstance(message, EventBatch):
+                if message.stream_id == stream_id:
+                    for event in message.events:
+                        yield event
+                        if isinstance(event, End):  # a batch holds an end only last
+                            return
+            elif isinstance(message, StreamEvent) and message.stream_id == stream_id:
                 yield message
                 if isinstance(message, End):
                     return

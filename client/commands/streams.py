@@ -28,9 +28,9 @@ from plancast.shared import (
     ErrorCode,
     ModelSpec,
     PlancastError,
+    ProviderCredentials,
     Snapshot,
     Started,
-    StartStream,
 )
 
 RECONNECT_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0)  # about 30 s in all
@@ -95,16 +95,15 @@ def run_stream(session: Session, args: argparse.Namespace) -> int:
     from plancast.client.commands.context import warn_if_stale
 
     warn_if_stale(session)  # stale loaded files: one warning line, or PLANCAST_AUTO_UPDATE=1
-    request = StartStream(
-        request_id=secrets.token_hex(12),
-        plan_id=session.plan_id,
-        mode=args.mode,
-        prompt=prompt,
-        model=str(model),
-        credentials=tuple(creds),
-        fallback_model=str(fallback) if fallback else None,
-    )
-    started = _start(session, request)
+    fields = {
+        "request_id": secrets.token_hex(12),
+        "plan_id": session.plan_id,
+        "mode": args.mode,
+        "prompt": prompt,
+        "model": str(model),
+        "fallback_model": str(fallback) if fallback else None,
+    }
+    started = _start(session, fields, creds)
     if args.bg:
         session.output.line(started.stream_id)
         session.output.note(
@@ -117,14 +116,20 @@ def run_stream(session: Session, args: argparse.Namespace) -> int:
     return 0 if end is None or end.status == "finished" else 1
 
 
-def _start(session: Session, request: StartStream) -> Started:
+def _start(
+    session: Session, fields: dict[str, Any], credentials: list[ProviderCredentials]
+) -> Started:
     """Send ``start``; if the connection drops first, send the same request again.
 
     The request id makes this safe: a start that did reach the server is not
-    repeated, its stream is returned.
+    repeated, its stream is returned. Each attempt seals the keys anew: a seal
+    is good for one start only.
     """
+    from plancast.client.api.sealing import sealed_start
+
     for delay in (*RECONNECT_DELAYS_S[:3], None):
         try:
+            request = sealed_start(session.api, credentials, **fields)
             with StreamConnection(session.config) as conn:
                 return conn.start(request)
         except ConnectionLost:

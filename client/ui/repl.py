@@ -12,9 +12,11 @@ Keys: Tab completes (commands, options, plan names, project paths; fuzzy); Alt-E
 line (or sends, in multi-line mode); Ctrl-C clears the line, or, while a stream runs, asks
 whether to stop it (or detach, when the client can); Ctrl-D leaves.
 
-After a ``tell`` or ``continue`` that left pending changes, a one-key menu offers diff, apply
-and reject. Input and output are injectable (prompt-toolkit's pipe input and ``DummyOutput``)
-so that tests drive the whole loop without a terminal.
+After a ``tell`` or ``continue`` that left pending changes, a one-key menu offers diff, apply,
+reject and review by hunk (``apply --review``: y/n/a/d/q for each hunk, as ``git add -p``).
+Every question is asked on the session's own input and output, which are injectable
+(prompt-toolkit's pipe input and ``DummyOutput``) so that tests drive the whole loop without a
+terminal.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import argparse
 import shlex
 import signal
 import threading
+from collections.abc import Callable
 from contextlib import nullcontext
 from types import FrameType
 from typing import Any
@@ -84,8 +87,15 @@ STYLE = Style.from_dict(
 )
 
 
-def _command(session: Session, parser: argparse.ArgumentParser, *words: str) -> int:
+def _command(
+    session: Session,
+    parser: argparse.ArgumentParser,
+    *words: str,
+    ask_key: Callable[..., str] | None = None,
+) -> int:
     args = parser.parse_args(list(words))
+    if ask_key is not None and "ask_key" in vars(args):  # a command that asks (apply --review)
+        args.ask_key = ask_key
     return int(args.func(session, args))
 
 
@@ -198,7 +208,7 @@ class Repl:
             if words[0] in STREAM_COMMANDS:
                 code = self._run_stream(words)
             else:
-                code = _command(self.session, self.parser, *words)
+                code = _command(self.session, self.parser, *words, ask_key=self.ask_key)
         except SystemExit:  # argparse printed the usage error (or the help)
             pass
         except PlancastError as exc:
@@ -302,18 +312,23 @@ class Repl:
         self.session.output.note("stopping… (the partial reply is kept)")
         return True
 
+    def ask_key(self, question: str, choices: list[Choice], **kwargs: Any) -> str:
+        """A one-key question on the session's input and output (for commands that ask)."""
+        return ask(question, choices, input=self.input, output=self.pt_output, **kwargs)
+
     def offer_menu(self) -> None:
-        """After a reply with pending changes: diff, apply, reject, or back to the prompt."""
+        """After a reply with pending changes: diff, apply, reject, review, or the prompt."""
         while True:
             paths = self._pending_paths()
             if not paths:
                 return
             action = ask(
-                f"{len(paths)} file(s) with pending changes:",
+                f"{len(paths)} file{'' if len(paths) == 1 else 's'} pending:",  # fits in 80 columns
                 [
                     Choice("d", "diff", "diff"),
                     Choice("a", "apply", "apply"),
                     Choice("r", "reject", "reject"),
+                    Choice("h", "review hunks", "review"),
                 ],
                 default="keep",
                 input=self.input,
@@ -331,7 +346,13 @@ class Repl:
             if action == "reject":
                 _command(self.session, self.parser, "reject")
                 return
-            self.session.output.note("the changes stay pending (\\diff, \\apply, \\reject)")
+            if action == "review":
+                _command(self.session, self.parser, "apply", "--review", ask_key=self.ask_key)
+                self.paths.invalidate()
+                return
+            self.session.output.note(
+                "the changes stay pending (\\diff, \\apply, \\apply --review, \\reject)"
+            )
             return
 
     def _confirm_apply(self, files: int) -> bool:

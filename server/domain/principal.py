@@ -40,6 +40,7 @@ class Principal:
     user_id: str
     org_id: str
     role: Role
+    session_id: str | None = None  # the sign-in session; revoking it stops its streams
 
 
 def authorize(principal: Principal, action: Action) -> None:

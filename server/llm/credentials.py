@@ -1,12 +1,9 @@
-"""The per-stream credentials holder (DESIGN invariant 3).
+"""The per-stream credentials holder, inside the stream's worker process (DESIGN invariant 3).
 
-One ``Credentials`` is made from a stream request, borrowed by every model call
-that stream makes, and wiped when the stream ends, however it ends. Nothing
-that outlives the stream may keep a reference to it or to a key inside it.
-
-Its interface is deliberately small (``get``, ``wipe``, ``wiped``) so that the
-holder can later live in a per-stream worker process, with only sealed key
-material crossing into the long-lived server.
+One ``Credentials`` is made in a worker from the sealed credentials its stream's
+client sent (``workers/child.py``), borrowed by every model call that stream
+makes, and wiped when the stream ends. The worker process then exits, and with
+it every copy the SDKs made; the long-lived server never holds one.
 """
 
 from __future__ import annotations

@@ -9,8 +9,10 @@ Rules:
    it did not finish) joins the conversation in the same version as the
    changes it proposed. ``End`` is published after that version is committed,
    so a client that sees it can read the changes at once.
-3. The stream's ``Credentials`` are wiped in a ``finally`` the moment the model
-   calls are over, on every path: finished, stopped, failed, shut down.
+3. The server never holds a plaintext provider key. A stream's model calls run
+   in its own worker process (``workers``), which opens the client's sealed
+   credentials; the worker exits (or is killed) the moment the model calls are
+   over, on every path: finished, stopped, failed, shut down, before ``End``.
 4. A request id makes ``start`` idempotent: a retried start attaches to the
    stream the first attempt created.
 """
@@ -31,7 +33,6 @@ from plancast.server.domain.ids import new_id, now
 from plancast.server.domain.principal import Action, Principal, authorize
 from plancast.server.errors import Busy, InvalidRequest
 from plancast.server.llm import calls, prompts
-from plancast.server.llm.credentials import Credentials
 from plancast.server.llm.errors import ProviderError
 from plancast.server.llm.types import ChatRequest, TextDelta, Usage
 from plancast.server.store.schema import usage as usage_table
@@ -42,6 +43,7 @@ from plancast.server.streams.live import LiveStream
 from plancast.server.streams.outcome import append_messages, record_reply
 from plancast.server.streams.recovery import recover_orphans
 from plancast.server.streams.registry import StreamRegistry
+from plancast.server.workers.pool import Worker, WorkerPool
 from plancast.shared import (
     BlockOpened,
     ChangeEvent,
@@ -76,6 +78,7 @@ class StreamService:
         self,
         engine: AsyncEngine,
         eventlog: EventLog,
+        workers: WorkerPool,
         *,
         provider_timeout_s: float,
         replica_id: str,
@@ -85,6 +88,7 @@ class StreamService:
     ) -> None:
         self._db = engine
         self._eventlog = eventlog
+        self._workers = workers
         self._timeout = provider_timeout_s
         self._retry = retry
         self._limits = limits
@@ -112,23 +116,31 @@ class StreamService:
     async def start(self, principal: Principal, request: StartStream) -> StartedStream:
         """Record and launch a stream.
 
+        The stream gets the id of the seal it names, and that seal's worker.
+
         Raises:
             NotFound: unknown plan or branch.
             Busy: the branch already runs a stream.
-            PlancastError: ``missing_credentials`` or ``invalid_request`` before any work.
+            PlancastError: ``bad_seal``, ``missing_credentials`` or
+                ``invalid_request``, before any work.
         """
         authorize(principal, Action.WRITE)
         model = ModelSpec.parse(request.model)
         fallback = ModelSpec.parse(request.fallback_model) if request.fallback_model else None
-        credentials = Credentials(request.credentials)
+        worker, seal = self._workers.claim(request.seal_id, principal)
         try:
-            credentials.require(model.provider)  # fail before any work
-            if fallback is not None:
-                credentials.require(fallback.provider)
+            await worker.open(  # fails here, before any work, on a bad seal or a missing key
+                request.sealed,
+                seal_id=seal.seal_id,
+                expires_at=seal.expires_at,
+                require=sorted({model.provider} | ({fallback.provider} if fallback else set())),
+                timeout=self._timeout,
+                retry=self._retry,
+            )
             async with self._db.begin() as conn:
                 existing = await records.by_request_id(conn, principal.org_id, request.request_id)
                 if existing is not None:
-                    credentials.wipe()
+                    worker.kill()
                     if existing.plan_id != request.plan_id:
                         raise InvalidRequest("request_id was already used for another plan")
                     return StartedStream(existing.id, existing.plan_id, existing.branch)
@@ -141,7 +153,7 @@ class StreamService:
                         "once; wait for one to end or stop one (`plancast ps` lists them)",
                         stream_id=None,
                     )
-                stream_id = new_id("st")
+                stream_id = seal.seal_id
                 await records.insert_running(
                     conn,
                     stream_id=stream_id,
@@ -175,12 +187,13 @@ class StreamService:
                     )
                 await plans.touch(conn, principal.org_id, request.plan_id)
         except BaseException:
-            credentials.wipe()
+            worker.kill()
             raise
         live = LiveStream(stream_id, principal.org_id, request.plan_id, request.branch)
+        live.session_id = principal.session_id
         self.registry.add(live)
         live.task = asyncio.create_task(
-            self._run(live, request.mode, model, fallback, credentials),
+            self._run(live, request.mode, model, fallback, worker),
             name=f"stream-{stream_id}",
         )
         logger.info(
@@ -206,6 +219,21 @@ class StreamService:
         live.stop_requested = True
         live.task.cancel()
         return True
+
+    def revoke_session(self, session_id: str) -> int:
+        """Stop every stream a revoked sign-in session started, and drop its unused seals.
+
+        Each of those streams' workers is killed at once, keys and all; the streams end
+        as ``stopped`` with their partial replies. Returns how many streams were stopped.
+        """
+        self._workers.revoke_session(session_id)
+        stopped = 0
+        for live in self.registry.running():
+            if live.session_id == session_id and live.task is not None and not live.finishing:
+                live.stop_requested = True
+                live.task.cancel()
+                stopped += 1
+        return stopped
 
     async def follow(
         self, principal: Principal, stream_id: str, after: int
@@ -268,7 +296,7 @@ class StreamService:
         mode: str,
         model: ModelSpec,
         fallback: ModelSpec | None,
-        credentials: Credentials,
+        worker: Worker,
     ) -> None:
         reply: list[str] = []
         ops: list[tuple[str, FileOp]] = []
@@ -307,9 +335,7 @@ class StreamService:
             for n, candidate in enumerate(candidates):
                 model = candidate
                 request = ChatRequest(model=candidate, system=system, messages=messages)
-                model_output = calls.stream_chat(
-                    request, credentials, timeout=self._timeout, retry=self._retry
-                )
+                model_output = worker.stream_chat(request)
                 try:
                     async for output in within_limits(model_output, self._limits):
                         if isinstance(output, TextDelta):
@@ -341,8 +367,14 @@ class StreamService:
             status = "failed"
             error = PlancastError("internal error while streaming; the partial reply was kept")
         finally:
-            credentials.wipe()
-        live.finishing = True  # from here on, stop and shutdown wait instead of cancelling
+            live.finishing = True  # from here on, stop and shutdown wait instead of cancelling
+            # The worker's keys go with it, before End says the stream is over: asked to exit
+            # after a reply that finished, killed at once on any other outcome.
+            if status == "finished":
+                await worker.close()
+            else:
+                worker.kill()
+                await worker.wait_exited()
         await self._finish(
             live, mode, model, reply, ops, status, error, usage, started, first_token
         )

@@ -9,6 +9,10 @@ Rules:
    slow the stream or the other watchers, and attaching cannot race publishing:
    there is no gap and no duplicate by construction.
 3. ``end`` is called once, with the ``End`` event, which is always the last.
+4. ``emit`` encodes each event once (``encode`` keeps the text on the event):
+   the event log, every watcher and every replay reuse that text.
+5. A waiting watcher is woken by the next ``emit`` and then reads, as one
+   slice, every event published since (``follow_slices``), however many.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from plancast.shared import End, StreamEvent
+from plancast.shared import End, LocalProtocolError, StreamEvent, encode
 
 
 class LiveStream:
@@ -28,10 +32,11 @@ class LiveStream:
         self.branch = branch
         self.events: list[StreamEvent] = []
         self.task: asyncio.Task[None] | None = None
+        self.session_id: str | None = None  # the sign-in session that started it
         self.stop_requested = False  # a user asked to stop: it ends as "stopped"
         self.shutting_down = False  # the server is going away: it ends as "interrupted"
         self.finishing = False  # saving its result: cancelling now would lose it
-        self._changed = asyncio.Event()
+        self._changed: asyncio.Event | None = None  # made by the first watcher that waits
 
     @property
     def last_seq(self) -> int:
@@ -42,14 +47,19 @@ class LiveStream:
         return bool(self.events) and isinstance(self.events[-1], End)
 
     def emit(self, kind: type[StreamEvent], **fields: Any) -> StreamEvent:
-        """Number and publish one event; returns it."""
+        """Number, encode and publish one event; returns it."""
         if self.ended:
             raise RuntimeError(f"stream {self.id} already ended")
         event = kind(stream_id=self.id, seq=len(self.events) + 1, **fields)
+        try:
+            encode(event)  # once, here: the text stays on the event
+        except LocalProtocolError:
+            pass  # too large for any frame: each watcher's encode reports it, as before
         self.events.append(event)
-        # Wake every waiting watcher, then arm a fresh flag for the next event.
-        self._changed.set()
-        self._changed = asyncio.Event()
+        # Wake the waiting watchers; the next one to wait arms a fresh flag.
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
         return event
 
     def events_after(self, seq: int) -> list[StreamEvent]:
@@ -57,18 +67,25 @@ class LiveStream:
 
     async def follow(self, after: int) -> AsyncIterator[StreamEvent]:
         """Every event after ``after``, then live ones, until ``End``."""
+        async for batch in self.follow_slices(after):
+            for event in batch:
+                yield event
+
+    async def follow_slices(self, after: int) -> AsyncIterator[list[StreamEvent]]:
+        """As ``follow``, but each item is every event ready at that moment (never empty)."""
         if self.ended and after >= len(self.events):
             # Asked for events past the end: the End event again says it is over.
-            yield self.events[-1]
+            yield [self.events[-1]]
             return
         cursor = after
         while True:
-            changed = self._changed
             batch = self.events[cursor:]
-            for event in batch:
-                yield event
-            cursor += len(batch)
+            if batch:
+                yield batch
+                cursor += len(batch)
             if self.ended and cursor >= len(self.events):
                 return
-            if not batch:
-                await changed.wait()
+            if not batch:  # wait for the next emit (no await between the check and the wait)
+                if self._changed is None:
+                    self._changed = asyncio.Event()
+                await self._changed.wait()

@@ -20,7 +20,7 @@ from plancast.server.errors import InvalidRequest
 from plancast.server.streams import records
 from plancast.server.web.auth import authenticate
 from plancast.server.web.idempotency import idempotent
-from plancast.shared import ErrorCode, PlancastError, op_to_dict
+from plancast.shared import SEAL_SUITE, ErrorCode, PlancastError, op_to_dict
 
 VERSION = "0.1.0"
 _NOT_JSON = object()
@@ -83,7 +83,10 @@ def _principal(request: Request, action: Action) -> Principal:
 
 
 async def health(request: Request) -> JSONResponse:
-    return JSONResponse({"ok": True, "version": VERSION})
+    """Alive, and whether a stream can start without waiting for a worker (``workers_ready``)."""
+    return JSONResponse(
+        {"ok": True, "version": VERSION, "workers_ready": request.app.state.workers.ready}
+    )
 
 
 async def list_projects(request: Request) -> JSONResponse:
@@ -314,6 +317,24 @@ async def get_stream(request: Request) -> JSONResponse:
     return JSONResponse(asdict(found))
 
 
+async def create_seal(request: Request) -> JSONResponse:
+    """A one-time worker key for the next stream: the client seals its provider keys to it.
+
+    Not idempotent on purpose: a seal is used once, so a retry must get a new one.
+    """
+    p = _principal(request, Action.WRITE)
+    seal = await request.app.state.workers.reserve(p)
+    return JSONResponse(
+        {
+            "seal_id": seal.seal_id,
+            "public_key": seal.public_key,
+            "expires_at": seal.expires_at,
+            "suite": SEAL_SUITE,
+        },
+        status_code=201,
+    )
+
+
 ROUTES = [
     Route("/api/v1/health", health),
     Route("/api/v1/projects", list_projects, methods=["GET"]),
@@ -333,4 +354,5 @@ ROUTES = [
     Route("/api/v1/plans/{plan_id}/versions", get_versions),
     Route("/api/v1/plans/{plan_id}/streams", list_streams),
     Route("/api/v1/streams/{stream_id}", get_stream),
+    Route("/api/v1/seals", create_seal, methods=["POST"]),
 ]

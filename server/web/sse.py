@@ -20,7 +20,7 @@ from starlette.routing import Route
 from plancast.server.domain.principal import Action, authorize
 from plancast.server.errors import InvalidRequest
 from plancast.server.web.auth import authenticate
-from plancast.shared import to_dict
+from plancast.shared import LocalProtocolError, StreamEvent, encode, to_dict
 
 PING_S = 15
 
@@ -30,6 +30,14 @@ def _after(request: Request) -> int:
     if not raw.isdigit():
         raise InvalidRequest("Last-Event-ID (or ?after=) must be a sequence number")
     return int(raw)
+
+
+def _data(event: StreamEvent) -> str:
+    """The event's WebSocket frame text (encoded once, when it was emitted)."""
+    try:
+        return encode(event)
+    except LocalProtocolError:  # over the WebSocket frame limit: SSE has none
+        return json.dumps(to_dict(event), ensure_ascii=False, separators=(",", ":"))
 
 
 async def stream_events(request: Request) -> EventSourceResponse:
@@ -44,12 +52,7 @@ async def stream_events(request: Request) -> EventSourceResponse:
     async def sse() -> AsyncIterator[ServerSentEvent]:
         event = first
         while event is not None:
-            data = to_dict(event)
-            yield ServerSentEvent(
-                data=json.dumps(data, ensure_ascii=False, separators=(",", ":")),
-                event=event.TYPE,
-                id=str(event.seq),
-            )
+            yield ServerSentEvent(data=_data(event), event=event.TYPE, id=str(event.seq))
             event = await anext(events, None)
 
     return EventSourceResponse(sse(), ping=PING_S, headers={"Cache-Control": "no-store"})

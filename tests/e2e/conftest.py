@@ -15,10 +15,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from plancast.shared import ProviderCredentials, StartStream, seal_credentials
 from tests.emulator.server import Emulator
 
 BIN = Path(sys.executable).parent
@@ -48,9 +50,12 @@ class LiveServer:
                 self.process.wait(10)
 
 
-def start_server(data_dir: Path, log: Path, port: int | None = None) -> LiveServer:
+def start_server(
+    data_dir: Path, log: Path, port: int | None = None, env: dict[str, str] | None = None
+) -> LiveServer:
     port = port or free_port()
-    env = dict(os.environ, PLANCAST_DATA_DIR=str(data_dir), PLANCAST_PORT=str(port))
+    env = dict(env if env is not None else os.environ)
+    env.update(PLANCAST_DATA_DIR=str(data_dir), PLANCAST_PORT=str(port))
     with log.open("ab") as sink:
         process = subprocess.Popen(
             [str(BIN / "plancast-server")], env=env, stdout=sink, stderr=subprocess.STDOUT
@@ -61,12 +66,36 @@ def start_server(data_dir: Path, log: Path, port: int | None = None) -> LiveServ
         if process.poll() is not None:
             raise RuntimeError(f"plancast-server exited early:\n{log.read_text()}")
         try:
-            httpx.get(server.url + "/api/v1/health", timeout=0.5)
-            return server
+            health = httpx.get(server.url + "/api/v1/health", timeout=0.5).json()
         except httpx.TransportError:
             time.sleep(0.05)
+            continue
+        if health.get("workers_ready"):  # the fork server has imported and warmed the SDKs
+            return server
+        time.sleep(0.05)
     server.stop()
     raise RuntimeError(f"plancast-server did not become healthy:\n{log.read_text()}")
+
+
+def sealed_start(
+    server: LiveServer, credentials: tuple[ProviderCredentials, ...], **fields: Any
+) -> StartStream:
+    """A ``start`` message as the real client makes it: keys sealed to a fresh worker."""
+    token = (server.data_dir / "local-token").read_text().strip()
+    response = httpx.post(
+        server.url + "/api/v1/seals",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10.0,
+    )
+    assert response.status_code == 201, response.text
+    seal = response.json()
+    sealed = seal_credentials(
+        credentials,
+        public_key=seal["public_key"],
+        seal_id=seal["seal_id"],
+        expires_at=seal["expires_at"],
+    )
+    return StartStream(seal_id=seal["seal_id"], sealed=sealed, **fields)
 
 
 @pytest.fixture

@@ -139,7 +139,7 @@ def test_prompt_streams_then_the_menu_diffs_and_applies(
     term.line("add a greeting")
     term.expect("Adding it.")
     term.expect("writing greet.py")
-    term.expect(r"1 file\(s\) with pending changes")
+    term.expect(r"1 file pending")
     term.expect(r"\[d\] diff")
     term.send("d")
     term.expect(r'\+print\("hi"\)')
@@ -153,6 +153,42 @@ def test_prompt_streams_then_the_menu_diffs_and_applies(
     term.send(CTRL_D)  # leaves, in a real terminal
     assert term.exit_status() == 0
     assert (cli.project / "greet.py").read_text() == 'print("hi")\n'
+
+
+LINES = "".join(f"line {n}\n" for n in range(1, 21))
+TWO_EDITS = (
+    "Two tweaks.\n"
+    '<pc:edit path="lines.txt">\n'
+    "<pc:find>\nline 2\n</pc:find>\n<pc:replace>\nTOP\n</pc:replace>\n"
+    "<pc:find>\nline 19\n</pc:find>\n<pc:replace>\nBOTTOM\n</pc:replace>\n"
+    "</pc:edit>\n"
+)
+
+
+def test_the_menu_reviews_hunk_by_hunk_and_writes_only_the_hunks_taken(
+    cli: Cli, emulator: Emulator, terminal: object
+) -> None:
+    (cli.project / "lines.txt").write_text(LINES)
+    emulator.push(Reply(text=TWO_EDITS, chunk_chars=4))
+    term = terminal(timeout=60)  # type: ignore[operator]
+    term.expect(PROMPT)
+    term.line("tweak the lines")
+    term.expect("editing lines.txt")
+    term.expect(r"1 file pending")
+    term.expect(r"\[h\] review hunks")
+    term.send("h")
+    term.expect(r"-line 2\n\+TOP")
+    term.expect(r"take hunk 1/2\?")
+    term.send("y")
+    term.expect(r"-line 19\n\+BOTTOM")
+    term.expect(r"take hunk 2/2\?")
+    term.send("n")
+    term.expect(r"updated lines\.txt with 1 of 2 hunks; 1 skipped")
+    term.expect(PROMPT)
+    term.send(CTRL_D)
+    assert term.exit_status() == 0
+    assert (cli.project / "lines.txt").read_text() == LINES.replace("line 2\n", "TOP\n")
+    assert cli("diff").stdout == "no pending changes\n"  # marked applied on the server
 
 
 def test_ctrl_c_asks_and_stop_keeps_the_partial_reply(

@@ -35,18 +35,18 @@ from plancast.shared import (
     Delta,
     End,
     Error,
+    EventBatch,
     Message,
     Ping,
     Pong,
     ProviderCredentials,
     Started,
-    StartStream,
     Status,
     StreamEvent,
     decode_server,
     encode,
 )
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import LiveServer, sealed_start
 from tests.emulator.script import Reply
 from tests.emulator.server import Emulator
 
@@ -109,9 +109,18 @@ async def open_socket(server: LiveServer) -> AsyncIterator[ClientConnection]:
         yield ws
 
 
+_PENDING: dict[int, list[Message]] = {}
+
+
 async def receive(ws: ClientConnection) -> Message:
-    frame = await asyncio.wait_for(ws.recv(), RECV_TIMEOUT)
-    return decode_server(frame)
+    """The next message; the events of an ``events`` batch come one by one, in order."""
+    pending = _PENDING.setdefault(id(ws), [])
+    if not pending:
+        message = decode_server(await asyncio.wait_for(ws.recv(), RECV_TIMEOUT))
+        if not isinstance(message, EventBatch):
+            return message
+        pending.extend(message.events)
+    return pending.pop(0)
 
 
 async def ping_is_next(ws: ClientConnection, nonce: str) -> None:
@@ -196,13 +205,14 @@ async def start_streams(
     by_request = {
         start.request_id: start
         for start in (
-            StartStream(
+            sealed_start(
+                server,
+                (creds,),
                 request_id=f"chaos-{n}-{uuid.uuid4().hex[:8]}",
                 plan_id=plan_id,
                 mode="tell",
                 prompt=f"chaos prompt for {plan_id}",
                 model="openai/gpt-4.1",
-                credentials=(creds,),
             )
             for n, plan_id in enumerate(plan_ids)
         )

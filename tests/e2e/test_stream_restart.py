@@ -29,6 +29,7 @@ from plancast.shared import (
     ChangeEvent,
     Delta,
     End,
+    EventBatch,
     Message,
     Ping,
     Pong,
@@ -39,7 +40,7 @@ from plancast.shared import (
     decode_server,
     encode,
 )
-from tests.e2e.conftest import LiveServer, start_server
+from tests.e2e.conftest import LiveServer, sealed_start, start_server
 from tests.emulator.script import Reply
 from tests.emulator.server import Emulator
 
@@ -82,8 +83,18 @@ def open_socket(server: LiveServer) -> ClientConnection:
     )
 
 
+_PENDING: dict[int, list[Message]] = {}
+
+
 def receive(ws: ClientConnection) -> Message:
-    return decode_server(ws.recv(timeout=WAIT))
+    """The next message; the events of an ``events`` batch come one by one, in order."""
+    pending = _PENDING.setdefault(id(ws), [])
+    if not pending:
+        message = decode_server(ws.recv(timeout=WAIT))
+        if not isinstance(message, EventBatch):
+            return message
+        pending.extend(message.events)
+    return pending.pop(0)
 
 
 def events_until_end(ws: ClientConnection, stream_id: str) -> list[StreamEvent]:
@@ -111,17 +122,20 @@ def new_plan(server: LiveServer) -> str:
         return str(response.json()["id"])
 
 
-def start(emulator: Emulator, plan_id: str, mode: str, prompt: str) -> StartStream:
+def start(
+    server: LiveServer, emulator: Emulator, plan_id: str, mode: str, prompt: str
+) -> StartStream:
     creds = ProviderCredentials(
         "openai", api_key="sk-restart-" + uuid.uuid4().hex, base_url=emulator.base_url_openai
     )
-    return StartStream(
+    return sealed_start(
+        server,
+        (creds,),
         request_id=uuid.uuid4().hex,
         plan_id=plan_id,
-        mode=mode,  # type: ignore[arg-type]
+        mode=mode,
         prompt=prompt,
         model="openai/gpt-4.1",
-        credentials=(creds,),
     )
 
 
@@ -148,7 +162,7 @@ def test_a_stream_killed_with_its_server_is_interrupted_kept_and_continuable(
     # -- run the stream, watch part of it, then kill the server without warning --------------
     seen: list[StreamEvent] = []
     with open_socket(first) as ws:
-        request = start(emulator, plan_id, "tell", PROMPT)
+        request = start(first, emulator, plan_id, "tell", PROMPT)
         ws.send(encode(request))
         started = receive(ws)
         assert isinstance(started, Started), started
@@ -217,7 +231,7 @@ def test_a_stream_killed_with_its_server_is_interrupted_kept_and_continuable(
     # -- continue picks up from the partial reply -------------------------------------------
     emulator.push(Reply(text="And the rest.\n", chunk_chars=5))
     with open_socket(second) as ws:
-        ws.send(encode(start(emulator, plan_id, "continue", "")))
+        ws.send(encode(start(second, emulator, plan_id, "continue", "")))
         started = receive(ws)
         assert isinstance(started, Started), started
         events = events_until_end(ws, started.stream_id)

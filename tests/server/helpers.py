@@ -10,13 +10,14 @@ server never sends what a test expects.
 
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,13 @@ from starlette.testclient import TestClient, WebSocketTestSession
 
 from plancast.server.app import create_app
 from plancast.server.config import Settings
+from plancast.server.workers.forkserver import ForkServer
 from plancast.shared import (
     SUBPROTOCOL,
     Delta,
     End,
     Error,
+    EventBatch,
     Message,
     ProviderCredentials,
     Started,
@@ -39,6 +42,7 @@ from plancast.shared import (
     StreamEvent,
     decode_server,
     encode,
+    seal_credentials,
 )
 from tests.emulator.server import Emulator
 
@@ -162,13 +166,34 @@ class Server:
     def connect(
         self, headers: dict[str, str] | None = None, subprotocols: list[str] | None = None
     ) -> WebSocketTestSession:
-        return self.client.websocket_connect(
+        ws = self.client.websocket_connect(
             STREAMS_URL,
             subprotocols=[SUBPROTOCOL] if subprotocols is None else subprotocols,
             headers=self.auth if headers is None else headers,
         )
+        ws.plancast_server = self  # type: ignore[attr-defined]  # for send(ws, StartRequest)
+        return ws
 
-    def run_stream(self, start: StartStream, timeout: float = WAIT) -> list[StreamEvent]:
+    def new_seal(self) -> dict[str, Any]:
+        """``POST /api/v1/seals``: one worker's public key, good for one start."""
+        return dict(self.ok("POST", "/api/v1/seals"))
+
+    def seal(self, start: StartRequest, seal: dict[str, Any] | None = None) -> StartStream:
+        """``start`` as a client sends it: its credentials sealed to ``seal`` (else a new one)."""
+        seal = seal or self.new_seal()
+        sealed = seal_credentials(
+            start.credentials,
+            public_key=seal["public_key"],
+            seal_id=seal["seal_id"],
+            expires_at=seal["expires_at"],
+        )
+        return StartStream(seal_id=seal["seal_id"], sealed=sealed, **start.fields)
+
+    def worker_pids(self) -> list[int]:
+        """The live worker processes: idle, reserved by a seal, or running a stream."""
+        return list(self.app.state.workers.pids())
+
+    def run_stream(self, start: StartRequest, timeout: float = WAIT) -> list[StreamEvent]:
         """Start a stream on a fresh connection and collect its events up to ``end``."""
         with self.connect() as ws:
             started = start_stream(ws, start)
@@ -196,7 +221,10 @@ def wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
 # -- the stream protocol --------------------------------------------------------------------
 
 
-def send(ws: WebSocketTestSession, message: Message) -> None:
+def send(ws: WebSocketTestSession, message: Message | StartRequest) -> None:
+    """Send one message; a ``StartRequest`` is sealed first, through the ws's server."""
+    if isinstance(message, StartRequest):
+        message = ws.plancast_server.seal(message)  # type: ignore[attr-defined]
     ws.send_text(encode(message))
 
 
@@ -217,7 +245,14 @@ def recv_text(ws: WebSocketTestSession, timeout: float = WAIT) -> str:
 
 
 def recv(ws: WebSocketTestSession, timeout: float = WAIT) -> Message:
-    return decode_server(recv_text(ws, timeout))
+    """The next message; the events of an ``events`` batch come one by one, in order."""
+    pending: list[Message] = ws.__dict__.setdefault("plancast_pending", [])
+    if not pending:
+        message = decode_server(recv_text(ws, timeout))
+        if not isinstance(message, EventBatch):
+            return message
+        pending.extend(message.events)
+    return pending.pop(0)
 
 
 def expect_error(ws: WebSocketTestSession, timeout: float = WAIT) -> Error:
@@ -226,7 +261,7 @@ def expect_error(ws: WebSocketTestSession, timeout: float = WAIT) -> Error:
     return message
 
 
-def start_stream(ws: WebSocketTestSession, start: StartStream) -> Started:
+def start_stream(ws: WebSocketTestSession, start: StartRequest) -> Started:
     send(ws, start)
     message = recv(ws)
     assert isinstance(message, Started), message
@@ -286,19 +321,91 @@ def start_message(
     model: str | None = None,
     request_id: str | None = None,
     branch: str = "main",
-) -> StartStream:
+    fallback_model: str | None = None,
+    extra_credentials: tuple[ProviderCredentials, ...] = (),
+) -> StartRequest:
     if model is None:
         provider = credentials.provider if credentials else "openai"
         model = ANTHROPIC_MODEL if provider == "anthropic" else OPENAI_MODEL
-    return StartStream(
-        request_id=request_id or uuid.uuid4().hex,
-        plan_id=plan_id,
-        mode=mode,  # type: ignore[arg-type]
-        prompt=prompt,
-        model=model,
-        branch=branch,
-        credentials=(credentials,) if credentials else (),
+    return StartRequest(
+        fields={
+            "request_id": request_id or uuid.uuid4().hex,
+            "plan_id": plan_id,
+            "mode": mode,
+            "prompt": prompt,
+            "model": model,
+            "branch": branch,
+            "fallback_model": fallback_model,
+        },
+        credentials=((credentials,) if credentials else ()) + extra_credentials,
     )
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    """A stream start as a test writes it: the ``start`` fields and plain credentials.
+
+    ``send`` seals the credentials to a fresh worker (``POST /api/v1/seals``) just
+    before sending, as the real client does; a seal is good for one start.
+    """
+
+    fields: dict[str, Any]
+    credentials: tuple[ProviderCredentials, ...] = ()
+
+    @property
+    def request_id(self) -> str:
+        return str(self.fields["request_id"])
+
+    @property
+    def plan_id(self) -> str:
+        return str(self.fields["plan_id"])
+
+    def with_fields(self, **changes: Any) -> StartRequest:
+        """The same start with some ``start`` fields changed (``dataclasses.replace`` style)."""
+        return replace(self, fields=self.fields | changes)
+
+    def with_credentials(self, *credentials: ProviderCredentials) -> StartRequest:
+        """The same start, sealing ``credentials`` instead."""
+        return replace(self, credentials=credentials)
+
+
+# -- worker processes -----------------------------------------------------------------------
+
+
+def process_gone(pid: int) -> bool:
+    """No process ``pid`` (workers are reaped by the kernel, so no zombie lingers in /proc)."""
+    return not Path(f"/proc/{pid}").exists()
+
+
+def wait_process_gone(pid: int, timeout: float = WAIT) -> None:
+    wait_until(lambda: process_gone(pid), timeout)
+
+
+@contextmanager
+def fresh_forkserver(stderr: Path) -> Iterator[ForkServer]:
+    """A fork server of the test's own, started now, for the apps built inside the block.
+
+    The process normally shares one fork server, started by whichever test came first; this one
+    sees today's environment, and its stderr (so every worker's log) goes to the file
+    ``stderr``. The shared one is back afterwards.
+    """
+    saved = ForkServer._shared
+    fd = os.open(stderr, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    saved_stderr = os.dup(2)
+    try:
+        os.dup2(fd, 2)  # inherited by the fork server (Popen), so by every worker it forks
+        with ForkServer._shared_lock:
+            forkserver = ForkServer._shared = ForkServer()
+    finally:
+        os.dup2(saved_stderr, 2)
+        os.close(saved_stderr)
+        os.close(fd)
+    try:
+        yield forkserver
+    finally:
+        forkserver.close()
+        with ForkServer._shared_lock:
+            ForkServer._shared = saved
 
 
 # -- the database, read directly ------------------------------------------------------------

@@ -38,6 +38,8 @@ SAMPLES: dict[str, tuple[str, Any, Any, Any]] = {
     "idle_timeout_s": ("30", 9.5, 30.0, 9.5),
     "stream_deadline_s": ("600", 60.0, 600.0, 60.0),
     "max_streams_per_user": ("3", 2, 3, 2),
+    "idle_workers": ("0", 4, 0, 4),
+    "max_workers": ("16", 32, 16, 32),
     "event_retention_days": ("7", 0.5, 7.0, 0.5),
     "max_request_bytes": ("1000", 2000, 1000, 2000),
 }

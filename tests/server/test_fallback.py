@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from plancast.shared import Delta, End, Status
@@ -10,10 +9,12 @@ from tests.emulator.script import Reply
 from tests.emulator.server import Emulator
 from tests.server.helpers import (
     anthropic_creds,
+    expect_error,
     load_settings,
     openai_creds,
     reply_text,
     running,
+    send,
     start_message,
 )
 
@@ -22,15 +23,14 @@ def test_falls_back_to_another_provider_when_the_model_fails_first(
     data_dir: Path, emulator: Emulator
 ) -> None:
     emulator.push(Reply(status=401), Reply(text="answer from the fallback"))
-    start = start_message("pl_placeholder", openai_creds(emulator))
     with running(load_settings(data_dir, provider_attempts=1)) as server:
-        start = replace(
-            start,
-            plan_id=server.new_plan(),
-            credentials=(openai_creds(emulator), anthropic_creds(emulator)),
+        start = start_message(
+            server.new_plan(),
+            openai_creds(emulator),
+            extra_credentials=(anthropic_creds(emulator),),
             fallback_model="anthropic/claude-sonnet-5-5",
         )
-        # Two providers, the second SDK loaded on first use: a wider bound than WAIT.
+        # Two providers and two model calls in one worker: a wider bound than WAIT.
         events = server.run_stream(start, timeout=30)
     end = events[-1]
     assert isinstance(end, End) and end.status == "finished"
@@ -45,7 +45,7 @@ def test_no_fallback_once_text_has_streamed(data_dir: Path, emulator: Emulator) 
     emulator.push(Reply(text="must not be spliced in"))
     with running(load_settings(data_dir, provider_attempts=1)) as server:
         start = start_message(server.new_plan(), openai_creds(emulator))
-        events = server.run_stream(replace(start, fallback_model="openai/gpt-5.5"))
+        events = server.run_stream(start.with_fields(fallback_model="openai/gpt-5.5"))
     end = events[-1]
     assert isinstance(end, End) and end.status == "failed"
     assert "spliced" not in "".join(e.text for e in events if isinstance(e, Delta))
@@ -58,9 +58,9 @@ def test_a_fallback_without_its_key_is_refused_before_any_work(
     with running(load_settings(data_dir)) as server:
         start = start_message(server.new_plan(), openai_creds(emulator))
         with server.connect() as ws:
-            from tests.server.helpers import expect_error, send
-
-            send(ws, replace(start, fallback_model="anthropic/claude-sonnet-5-5"))
+            send(ws, start.with_fields(fallback_model="anthropic/claude-sonnet-5-5"))
             error = expect_error(ws)
         assert error.code == "missing_credentials" and "ANTHROPIC_API_KEY" in error.message
+        assert error.request_id == start.request_id
+        assert server.streams(start.plan_id) == []
         assert emulator.requests == []

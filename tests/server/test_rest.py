@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,7 @@ from starlette.websockets import WebSocketDisconnect
 from plancast.server.config import Settings
 from plancast.server.errors import HTTP_STATUS
 from plancast.server.web import rest
-from plancast.shared import SUBPROTOCOL, ErrorCode
+from plancast.shared import SEAL_SUITE, SUBPROTOCOL, ErrorCode
 from tests.emulator.script import Reply
 from tests.emulator.server import Emulator
 from tests.server.helpers import (
@@ -28,6 +30,7 @@ from tests.server.helpers import (
     openai_creds,
     running,
     start_message,
+    wait_until,
 )
 
 
@@ -91,8 +94,13 @@ CALLS: dict[str, Call] = {
     "get_versions": Call("GET", "/api/v1/plans/{plan_id}/versions"),
     "list_streams": Call("GET", "/api/v1/plans/{plan_id}/streams"),
     "get_stream": Call("GET", "/api/v1/streams/{stream_id}"),
+    "create_seal": Call("POST", "/api/v1/seals"),
 }
-POSTS = {name: call for name, call in CALLS.items() if call.method == "POST"}
+BODYLESS = {"create_seal"}
+"""POST routes that take no body and never read one (docs/protocol.md says so)."""
+POSTS = {
+    name: call for name, call in CALLS.items() if call.method == "POST" and name not in BODYLESS
+}
 WITH_IDS = {name: call for name, call in CALLS.items() if call.has_ids}
 UNKNOWN = Ids("prj_unknown", "pl_unknown", "st_unknown")
 PUBLIC = {("GET", "/api/v1/health")}
@@ -278,7 +286,18 @@ def test_a_foreign_host_cannot_open_the_stream_socket(server: Server) -> None:
 def test_health_is_public_and_says_nothing_private(server: Server) -> None:
     response = server.client.get("/api/v1/health")
     assert response.status_code == 200
-    assert response.json() == {"ok": True, "version": rest.VERSION}
+    body = response.json()
+    assert body == {"ok": True, "version": rest.VERSION, "workers_ready": body["workers_ready"]}
+    assert isinstance(body["workers_ready"], bool)
+
+
+def test_health_says_when_the_idle_workers_are_ready(server: Server) -> None:
+    # Ready once the idle workers wanted (2 by default) wait for a stream.
+    def ready() -> bool:
+        return bool(server.client.get("/api/v1/health").json()["workers_ready"])
+
+    wait_until(ready, timeout=30)
+    assert len(server.worker_pids()) == server.settings.idle_workers == 2
 
 
 def test_projects_are_created_listed_and_read(server: Server) -> None:
@@ -398,6 +417,53 @@ def test_applying_with_an_empty_body_applies_every_pending_change(server: Server
     moved = server.ok("POST", f"{plan}/changes/apply", None)["changes"]
     assert len(moved) == 2
     assert server.ok("GET", f"{plan}")["pending_changes"] == 0
+
+
+# -- seals ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def on_demand_server(data_dir: Path) -> Iterator[Server]:
+    """No idle workers: a worker exists only once a seal has asked for one."""
+    with running(load_settings(data_dir, idle_workers=0)) as srv:
+        yield srv
+
+
+def test_a_seal_has_the_documented_shape(on_demand_server: Server) -> None:
+    server = on_demand_server
+    before = time.time()
+    response = server.post("/api/v1/seals")
+    assert response.status_code == 201
+    seal = response.json()
+    assert sorted(seal) == ["expires_at", "public_key", "seal_id", "suite"]
+    assert seal["suite"] == SEAL_SUITE
+    assert seal["seal_id"].startswith("st_")  # the id of the stream it will start
+    public_key = seal["public_key"]
+    assert "=" not in public_key  # base64url, unpadded
+    assert len(base64.urlsafe_b64decode(public_key + "=")) == 32  # a raw X25519 public key
+    assert before < seal["expires_at"] <= time.time() + 61  # a minute, by default
+    assert len(server.worker_pids()) == 1  # the worker the seal names
+
+
+def test_a_seal_needs_the_token_and_makes_no_worker_without_it(on_demand_server: Server) -> None:
+    server = on_demand_server
+    assert_error(server.client.post("/api/v1/seals"), 401, "unauthorized")
+    wrong = {"Authorization": "Bearer not-the-token"}
+    assert_error(server.client.post("/api/v1/seals", headers=wrong), 401, "unauthorized")
+    time.sleep(0.2)  # a worker, had one been asked for, would be starting by now
+    assert server.worker_pids() == []
+    assert_error(server.get("/api/v1/seals"), 405, "invalid_request")
+
+
+def test_each_seal_is_new_even_with_the_same_idempotency_key(on_demand_server: Server) -> None:
+    # A seal is used once, so a retried request must get a fresh one, not the stored answer.
+    server = on_demand_server
+    key = {"Idempotency-Key": "seal-retry-00001"}
+    first = server.post("/api/v1/seals", headers=key).json()
+    second = server.post("/api/v1/seals", headers=key).json()
+    assert first["seal_id"] != second["seal_id"]
+    assert first["public_key"] != second["public_key"]
+    assert len(server.worker_pids()) == 2  # one worker, and one key pair, per seal
 
 
 # -- invalid bodies -------------------------------------------------------------------------

@@ -1,18 +1,27 @@
-"""Provider keys are request-scoped (DESIGN invariant 3): used, then found nowhere.
+"""Provider keys never reach the server process (DESIGN invariant 3), and are found nowhere.
 
-Each test first checks that the key really reached the provider emulator, so that "not found"
-means something, then looks for it where it must not be: the database files (WAL included),
-every file under the data and home folders, the logs, the messages sent to the client, reprs,
-and live objects once the stream is over.
+The client seals a stream's keys to that stream's worker process (``POST /api/v1/seals``); the
+server forwards ciphertext, and only the worker, which exits when the stream ends, can open it.
+Each test first checks that the key really reached the provider emulator (so the worker held
+it and "not found" means something), then looks for it where it must not be: what the server
+receives (the ``start`` frame, the message it decodes, its pipe to and from the worker), the
+database files (WAL included), every file under the data and home folders, the logs of the
+server and of the worker, the messages sent to the client, and reprs. That the worker exits
+however its stream ends is tested in test_workers.py.
+
+The app runs in this process, and the test sealed the key here, so the key is in this process's
+memory on purpose: nothing here scans memory (the e2e suite scans the real processes').
 """
 
 from __future__ import annotations
 
-import gc
+import base64
 import io
 import json
 import logging
+import os
 from collections.abc import Iterator
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +29,15 @@ import pytest
 
 from plancast.server import logs
 from plancast.server.config import Settings
-from plancast.server.llm import calls
 from plancast.server.llm.credentials import Credentials, CredentialsWiped
-from plancast.server.streams import engine as engine_module
+from plancast.server.streams.engine import StreamService
+from plancast.server.workers.channel import Channel
 from plancast.shared import (
     End,
+    EventBatch,
+    Message,
     ProviderCredentials,
     StartStream,
-    Stop,
     decode_client,
     decode_server,
     encode,
@@ -40,14 +50,14 @@ from tests.server.helpers import (
     anthropic_creds,
     collect,
     expect_error,
+    fresh_forkserver,
+    load_settings,
     new_key,
     openai_creds,
     recv_text,
     running,
     send,
     start_message,
-    start_stream,
-    wait_until,
 )
 
 PROVIDERS = ["openai", "anthropic"]
@@ -81,9 +91,88 @@ def _run_and_record_frames(
         send(ws, start_message(plan_id, creds))
         while True:
             frames.append(recv_text(ws))
-            message = decode_server(frames[-1])
+            message = _last_event(decode_server(frames[-1]))
             if isinstance(message, End):
                 return message.stream_id, frames
+
+
+def _last_event(message: Message) -> Message:
+    """A frame's last message: an ``events`` batch counts as its last event."""
+    return message.events[-1] if isinstance(message, EventBatch) else message
+
+
+# -- what reaches the server ----------------------------------------------------------------
+
+
+@pytest.fixture
+def received(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
+    """What the server process takes in: each ``start`` it handles, and its pipe traffic.
+
+    ``Channel`` is patched in this process only, so this records the server's end of every
+    worker's pipe: what it sends to the worker and what it reads back.
+    """
+    seen: dict[str, list[Any]] = {"starts": [], "to_worker": [], "from_worker": []}
+    real_start, real_send, real_receive = StreamService.start, Channel.send, Channel.receive
+
+    async def start(self: StreamService, principal: Any, request: StartStream) -> Any:
+        seen["starts"].append(request)
+        return await real_start(self, principal, request)
+
+    def send_(self: Channel, message: dict[str, Any]) -> None:
+        seen["to_worker"].append(json.dumps(message))
+        real_send(self, message)
+
+    async def receive(self: Channel) -> dict[str, Any]:
+        message = await real_receive(self)
+        seen["from_worker"].append(json.dumps(message))
+        return message
+
+    monkeypatch.setattr(StreamService, "start", start)
+    monkeypatch.setattr(Channel, "send", send_)
+    monkeypatch.setattr(Channel, "receive", receive)
+    return seen
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_the_server_never_receives_a_plaintext_key(
+    server: Server,
+    plan_id: str,
+    emulator: Emulator,
+    received: dict[str, list[Any]],
+    provider: str,
+) -> None:
+    key = new_key()
+    emulator.push(Reply(text=FILE_REPLY, chunk_chars=9))
+    start = server.seal(start_message(plan_id, _creds(emulator, provider, key)))
+    frame = encode(start)
+    assert key not in frame  # the start frame carries ciphertext only
+    with server.connect() as ws:
+        ws.send_text(frame)
+        stream_id = json.loads(recv_text(ws))["stream_id"]
+        end = collect(ws, stream_id)[-1]
+    assert isinstance(end, End) and end.status == "finished"
+    assert emulator.last_request.api_key == key  # the worker opened the seal and used the key
+
+    (handled,) = received["starts"]
+    assert handled == start
+    assert all(key not in str(getattr(handled, f.name)) for f in fields(handled))
+    # Not vacuous: the recorder saw the whole exchange with the worker.
+    kinds = {json.loads(m)["t"] for m in received["to_worker"] + received["from_worker"]}
+    assert {"open", "opened", "chat", "delta", "done"} <= kinds
+    opened = [json.loads(m) for m in received["to_worker"] if json.loads(m)["t"] == "open"]
+    assert [m["sealed"] for m in opened] == [start.sealed]  # forwarded as it came
+    for message in received["to_worker"] + received["from_worker"]:
+        assert key not in message
+
+
+def test_the_sealed_text_is_ciphertext_not_an_encoding(server: Server, emulator: Emulator) -> None:
+    key = new_key()
+    first = server.seal(start_message("pl_x", openai_creds(emulator, key)))
+    raw = base64.urlsafe_b64decode(first.sealed + "=" * (-len(first.sealed) % 4))
+    assert all(form not in raw for form in _forms(key))
+    second = server.seal(start_message("pl_x", openai_creds(emulator, key)))
+    assert second.seal_id != first.seal_id
+    assert second.sealed != first.sealed  # another worker's key pair, another ciphertext
 
 
 # -- files ----------------------------------------------------------------------------------
@@ -120,28 +209,39 @@ def test_the_file_scan_would_find_the_key(tmp_path: Path) -> None:
 @pytest.mark.parametrize("status", [401, 403, 400])
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_provider_error_that_quotes_the_key_does_not_pass_it_on(
-    server: Server, emulator: Emulator, provider: str, status: int
+    server: Server,
+    emulator: Emulator,
+    caplog: pytest.LogCaptureFixture,
+    provider: str,
+    status: int,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     key = new_key()
     echo = f"Incorrect API key provided: {key}. Header was 'Authorization: Bearer {key}'."
     emulator.push(Reply(status=status, error_message=echo))
     plan_id = server.new_plan()
     stream_id, frames = _run_and_record_frames(server, plan_id, _creds(emulator, provider, key))
     assert emulator.last_request.api_key == key
-    end = decode_server(frames[-1])
+    end = _last_event(decode_server(frames[-1]))
     assert isinstance(end, End) and end.status == "failed"
     assert end.error_code in ("provider_auth", "provider_bad_response")
+    # The worker's error text is plancast's own: it does not repeat the provider's.
+    assert end.error_message and key not in end.error_message
     for frame in frames:
         assert key not in frame
         assert "Incorrect API key" not in frame  # the provider's own text is not repeated
     row = server.stream_row(stream_id)
+    assert row["error_message"] == end.error_message
     assert key not in json.dumps(row)
     assert _files_holding(server.data_dir, key) == []
+    assert key not in caplog.text
+    assert "Incorrect API key" not in caplog.text
 
 
 @pytest.mark.parametrize(
     "credentials",
     [
+        [{"provider": "openai", "api_key": "KEY"}],
         [{"provider": "acme", "api_key": "KEY"}],
         [{"provider": "openai", "api_key": "KEY", "extra": "KEY"}],
         [{"provider": "openai", "api_key": ["KEY"]}],
@@ -149,206 +249,91 @@ def test_a_provider_error_that_quotes_the_key_does_not_pass_it_on(
         "KEY",
     ],
 )
-def test_a_malformed_start_does_not_echo_the_key(server: Server, credentials: Any) -> None:
+def test_a_start_with_plain_credentials_is_refused_without_echo(
+    server: Server, emulator: Emulator, credentials: Any
+) -> None:
     key = new_key()
+    sealed = server.seal(start_message("pl_x", openai_creds(emulator)))
     frame = {
-        "type": "start",
-        "request_id": "r1",
-        "plan_id": "pl_x",
-        "mode": "tell",
-        "prompt": "hi",
-        "model": "openai/gpt-4.1",
+        **json.loads(encode(sealed)),  # a start that is valid but for its plain credentials
         "credentials": json.loads(json.dumps(credentials).replace("KEY", key)),
     }
     with server.connect() as ws:
         ws.send_text(json.dumps(frame))
         text = recv_text(ws)
-    assert json.loads(text)["type"] == "error"
+    error = decode_server(text)
+    assert error.TYPE == "error" and error.code == "bad_message"  # type: ignore[attr-defined]
+    assert "plain credentials" in error.message  # type: ignore[attr-defined]
     assert key not in text
+    assert emulator.requests == []
+
+
+def test_a_key_sent_in_place_of_the_sealed_text_is_refused_without_echo(
+    server: Server, plan_id: str, emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    key = new_key()
+    start = server.seal(start_message(plan_id, openai_creds(emulator)))
+    with server.connect() as ws:
+        ws.send_text(encode(replace(start, sealed=key)))
+        text = recv_text(ws)
+    error = decode_server(text)
+    assert error.code == "bad_seal"  # type: ignore[attr-defined]
+    assert key not in text
+    assert key not in caplog.text
+    assert server.streams(plan_id) == []
+    assert _files_holding(server.data_dir, key) == []
+    assert emulator.requests == []
 
 
 def test_credentials_sent_twice_are_refused_without_echo(
     server: Server, plan_id: str, emulator: Emulator
 ) -> None:
     key = new_key()
-    start = start_message(plan_id, openai_creds(emulator, key))
-    twice = StartStream(
-        request_id=start.request_id,
-        plan_id=plan_id,
-        mode="tell",
-        prompt="x",
-        model=start.model,
-        credentials=start.credentials * 2,
-    )
+    creds = openai_creds(emulator, key)
+    twice = start_message(plan_id, creds, extra_credentials=(creds,))
     with server.connect() as ws:
         send(ws, twice)
         error = expect_error(ws)
-    assert error.code == "invalid_request"
+    assert (error.code, error.request_id) == ("invalid_request", twice.request_id)
+    assert "openai" in error.message and "twice" in error.message
     assert key not in error.message
+    assert server.streams(plan_id) == []
     assert emulator.requests == []
 
 
 # -- reprs ----------------------------------------------------------------------------------
 
 
-def test_no_repr_shows_the_key(emulator: Emulator) -> None:
+def test_no_repr_shows_the_key(server: Server, emulator: Emulator) -> None:
     key = new_key()
     creds = openai_creds(emulator, key)
-    start = start_message("pl_x", creds)
-    holder = Credentials([creds])
+    start = server.seal(start_message("pl_x", creds))
+    holder = Credentials([creds])  # what the worker keeps the opened keys in
     decoded = decode_client(encode(start))
-    assert decoded == start  # the key does travel inside ``start`` ...
+    assert decoded == start
+    assert key not in encode(start)  # the key travels sealed ...
     for thing in (creds, start, decoded, holder):
-        assert key not in repr(thing)  # ... but never shows in a repr
+        assert key not in repr(thing)  # ... and shows in no repr
         assert key not in str(thing)
+    assert start.sealed not in repr(start)  # nor does the sealed text
     assert repr(holder) == "<Credentials openai>"
     holder.wipe()
     assert repr(holder) == "<Credentials wiped>"
 
 
-# -- the holder is wiped --------------------------------------------------------------------
-
-
-class _Recorded(Credentials):
-    """``Credentials`` that remembers every holder the engine makes."""
-
-    __slots__ = ()
-    made: list[Credentials] = []
-
-    def __init__(self, items: Any) -> None:
-        super().__init__(items)
-        _Recorded.made.append(self)
-
-
-@pytest.fixture
-def holders(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Credentials]]:
-    _Recorded.made = []
-    monkeypatch.setattr(engine_module, "Credentials", _Recorded)
-    yield _Recorded.made
-
-
-@pytest.fixture
-def borrowed(monkeypatch: pytest.MonkeyPatch) -> list[Credentials]:
-    """Every holder a model call was given, as the engine passed it."""
-    seen: list[Credentials] = []
-    real = calls.stream_chat
-
-    def spy(request: Any, credentials: Credentials, **kwargs: Any) -> Any:
-        seen.append(credentials)
-        return real(request, credentials, **kwargs)
-
-    monkeypatch.setattr(calls, "stream_chat", spy)
-    return seen
-
-
-def _assert_wiped(holder: Credentials) -> None:
-    assert holder.wiped
-    assert holder.providers == ()
+def test_the_workers_holder_keeps_nothing_once_wiped(emulator: Emulator) -> None:
+    # The worker wipes its holder when it leaves, before the process itself goes.
+    holder = Credentials([openai_creds(emulator), anthropic_creds(emulator)])
+    assert holder.providers == ("openai", "anthropic") and not holder.wiped
+    holder.wipe()
+    assert holder.wiped and holder.providers == ()
     with pytest.raises(CredentialsWiped):
         holder.get("openai")
-
-
-@pytest.mark.parametrize("ending", ["finished", "failed", "stopped"])
-def test_the_streams_holder_is_wiped_when_it_ends(
-    server: Server,
-    plan_id: str,
-    emulator: Emulator,
-    holders: list[Credentials],
-    borrowed: list[Credentials],
-    ending: str,
-) -> None:
-    replies = {
-        "finished": Reply(text="fine"),
-        "failed": Reply(status=401),
-        "stopped": Reply(text="0123456789" * 4, chunk_chars=4, stall_after=1, stall_for=3.0),
-    }
-    emulator.push(replies[ending])
-    with server.connect() as ws:
-        started = start_stream(ws, start_message(plan_id, openai_creds(emulator)))
-        if ending == "stopped":
-            collect(ws, started.stream_id, until=lambda e: e.TYPE == "delta")
-            (holder,) = holders
-            assert not holder.wiped  # still in use while the stream runs
-            send(ws, Stop(stream_id=started.stream_id))
-        end = collect(ws, started.stream_id)[-1]
-    assert isinstance(end, End) and end.status == ending
-    assert len(holders) == 1 and borrowed == holders  # one holder, the one every call used
-    _assert_wiped(holders[0])
-
-
-def test_holders_of_refused_starts_are_wiped(
-    server: Server, plan_id: str, emulator: Emulator, holders: list[Credentials]
-) -> None:
-    emulator.push(Reply(text="0123456789" * 4, chunk_chars=4, stall_after=1, stall_for=3.0))
-    creds = openai_creds(emulator)
-    with server.connect() as ws:
-        start = start_message(plan_id, creds, request_id="first")
-        started = start_stream(ws, start)
-        collect(ws, started.stream_id, until=lambda e: e.TYPE == "delta")
-        refused = [
-            start_message(plan_id, creds, request_id="busy"),  # branch busy
-            start_message("pl_unknown", creds, request_id="unknown-plan"),
-            start_message(plan_id, None, request_id="no-key"),  # missing key
-        ]
-        for message in refused:
-            send(ws, message)
-            expect_error(ws)
-        send(ws, start)  # a retried start: the same stream, a second holder, wiped at once
-        while json.loads(recv_text(ws))["type"] != "started":
-            pass
-        assert len(holders) == 5
-        assert all(h.wiped for h in holders[1:])
-        assert not holders[0].wiped
-        send(ws, Stop(stream_id=started.stream_id))
-    wait_until(lambda: holders[0].wiped)
-    _assert_wiped(holders[0])
-
-
-def _live_holders_of(key: str) -> list[str]:
-    """Live objects that refer to a string or bytes containing ``key`` (not ``key`` itself)."""
-    needle = key.encode()
-    found = []
-    gc.collect()
-    for obj in gc.get_objects():
-        for ref in gc.get_referents(obj):
-            if type(ref) is str and ref is not key and key in ref:
-                found.append(repr(obj)[:120])
-            elif type(ref) in (bytes, bytearray) and needle in ref:
-                found.append(repr(obj)[:120])
-    return found
-
-
-def _stream_with_key(server: Server, plan_id: str, emulator: Emulator, key: str) -> str:
-    """Start a stream in a helper frame, so the test itself holds no copy of the key."""
-    with server.connect() as ws:
-        started = start_stream(ws, start_message(plan_id, openai_creds(emulator, key)))
-        collect(ws, started.stream_id)
-    assert emulator.last_request.api_key == key
-    emulator.reset()  # the provider's copy is not ours to check
-    return started.stream_id
-
-
-def test_no_live_object_holds_the_key_after_the_stream_and_its_connection(
-    server: Server, plan_id: str, emulator: Emulator
-) -> None:
-    key = new_key()
-    _stream_with_key(server, plan_id, emulator, key)
-    assert _live_holders_of(key) == []
-
-
-def test_no_live_object_holds_the_key_while_the_connection_stays_open(
-    server: Server, plan_id: str, emulator: Emulator
-) -> None:
-    key = new_key()
-    with server.connect() as ws:
-        send(ws, start_message(plan_id, openai_creds(emulator, key)))  # no copy kept here
-        started = recv_text(ws)
-        stream_id = json.loads(started)["stream_id"]
-        collect(ws, stream_id)
-        assert emulator.last_request.api_key == key
-        emulator.reset()
-        holders = _live_holders_of(key)
-    assert holders == []
+    with pytest.raises(CredentialsWiped):
+        holder.require("anthropic")
+    holder.wipe()  # idempotent
+    assert holder.wiped
 
 
 # -- logs -----------------------------------------------------------------------------------
@@ -367,7 +352,7 @@ def _log_text(records: list[logging.LogRecord]) -> str:
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_the_key_is_in_no_log_record_at_debug(
+def test_the_servers_log_records_hold_no_key_even_at_debug(
     server: Server,
     plan_id: str,
     emulator: Emulator,
@@ -387,11 +372,44 @@ def test_the_key_is_in_no_log_record_at_debug(
     _run_and_record_frames(server, plan_id, creds)
     assert [r.api_key for r in emulator.requests] == [key, key]
     names = {r.name for r in caplog.records}
-    # Not vacuous: the server's stream lines and the HTTP clients' debug lines were captured.
+    # Not vacuous: the server's stream lines and the HTTP client's debug lines were captured ...
     assert "plancast.server.streams" in names
-    assert any(n.startswith(("httpx2", "httpcore2", provider)) for n in names), names
+    assert any(n.startswith(("httpx", "httpcore")) for n in names), names
+    # ... and none is about the provider: the server process made no model call, its worker did.
+    assert not [r for r in caplog.records if emulator.base_url in r.getMessage()]
+    assert not [n for n in names if n.split(".")[0] in ("openai", "anthropic")]
     assert key not in caplog.text
     assert key not in _log_text(caplog.records)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_the_workers_log_holds_no_key(
+    data_dir: Path, emulator: Emulator, tmp_path: Path, provider: str
+) -> None:
+    key = new_key()
+    echo = f"Incorrect API key provided: {key}. Header was 'Authorization: Bearer {key}'."
+    emulator.push(
+        Reply(status=429, retry_after=0.01, error_message=echo),  # retried, and the worker logs it
+        Reply(text=FILE_REPLY, chunk_chars=9),
+        Reply(status=401, error_message=echo),
+        Reply(status=400, error_message=echo),
+    )
+    log = tmp_path / "workers.log"
+    with fresh_forkserver(log) as forkserver, running(load_settings(data_dir)) as server:
+        # Every worker is forked by this fork server and writes its log to its stderr: the file.
+        assert os.readlink(f"/proc/{forkserver.process.pid}/fd/2") == str(log)
+        plan_id = server.new_plan()
+        creds = _creds(emulator, provider, key)
+        ends = []
+        for _ in range(3):
+            _, frames = _run_and_record_frames(server, plan_id, creds)
+            ends.append(_last_event(decode_server(frames[-1])))
+    assert [e.status for e in ends] == ["finished", "failed", "failed"]  # type: ignore[attr-defined]
+    assert [r.api_key for r in emulator.requests] == [key] * 4
+    text = log.read_bytes()
+    assert b"call failed (provider_rate_limited); retry 1" in text  # not vacuous
+    assert all(form not in text for form in _forms(key))
+    assert b"Incorrect API key" not in text
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +30,11 @@ from plancast.shared import (
     Pong,
     ProviderCredentials,
     Started,
+    StartStream,
     Status,
     Stop,
     StreamEvent,
+    seal_credentials,
 )
 from tests.emulator.script import Reply
 from tests.emulator.server import Emulator
@@ -153,6 +154,8 @@ def _start_dict(**changes: Any) -> str:
         "mode": "tell",
         "prompt": "hello",
         "model": "openai/gpt-4.1",
+        "seal_id": "st_unknownseal0000",
+        "sealed": "c2VhbGVk",
     }
     data.update(changes)
     return json.dumps({k: v for k, v in data.items() if v is not ...})
@@ -176,15 +179,19 @@ BAD_FRAMES: dict[str, tuple[str | bytes, str]] = {
     "start-missing-model": (_start_dict(model=...), "bad_message"),
     "start-bad-mode": (_start_dict(mode="build"), "bad_message"),
     "start-empty-prompt": (_start_dict(prompt="  "), "bad_message"),
-    "start-credentials-not-a-list": (_start_dict(credentials="sk-abc"), "bad_message"),
-    "start-credentials-unknown-provider": (
-        _start_dict(credentials=[{"provider": "acme", "api_key": "k"}]),
+    "start-missing-seal-id": (_start_dict(seal_id=...), "bad_message"),
+    "start-missing-sealed": (_start_dict(sealed=...), "bad_message"),
+    "start-empty-sealed": (_start_dict(sealed=""), "bad_message"),
+    "start-sealed-not-a-string": (_start_dict(sealed=["c2VhbGVk"]), "bad_message"),
+    "start-bad-seal-id": (_start_dict(seal_id="../st_x"), "bad_message"),
+    # Plain credentials are refused whatever their shape: keys travel sealed only.
+    "start-plain-credentials": (
+        _start_dict(credentials=[{"provider": "openai", "api_key": "k"}]),
         "bad_message",
     ),
-    "start-credentials-extra-field": (
-        _start_dict(credentials=[{"provider": "openai", "token": "k"}]),
-        "bad_message",
-    ),
+    "start-plain-credentials-not-a-list": (_start_dict(credentials="sk-abc"), "bad_message"),
+    "start-plain-credentials-empty": (_start_dict(credentials=[]), "bad_message"),
+    "start-unknown-seal": (_start_dict(), "bad_seal"),
     "oversize": ("x" * (MAX_MESSAGE_BYTES + 1), "message_too_large"),
     "oversize-valid-json": (
         json.dumps({"type": "ping", "nonce": "n" * MAX_MESSAGE_BYTES}),
@@ -610,8 +617,20 @@ def test_another_orgs_stream_can_be_neither_followed_nor_stopped_nor_started(
             portal.call(follow, started.stream_id)
         with pytest.raises(NotFound):
             portal.call(service.stop, outsider, started.stream_id)
+        # The outsider's own seal (a seal is only good for the user who asked for it).
+        seal = portal.call(server.app.state.workers.reserve, outsider)
+        theirs = StartStream(
+            seal_id=seal.seal_id,
+            sealed=seal_credentials(
+                start.credentials,
+                public_key=seal.public_key,
+                seal_id=seal.seal_id,
+                expires_at=seal.expires_at,
+            ),
+            **start.with_fields(request_id="outsider").fields,
+        )
         with pytest.raises(NotFound):
-            portal.call(service.start, outsider, replace(start, request_id="outsider"))
+            portal.call(service.start, outsider, theirs)
         send(ws, Stop(stream_id=started.stream_id))
         end = collect(ws, started.stream_id)[-1]
         assert isinstance(end, End) and end.status == "stopped"  # stopped by its own org only

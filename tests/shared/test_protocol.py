@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from plancast.shared import (
     CLIENT_MESSAGES,
     MAX_MESSAGE_BYTES,
+    MAX_SEALED_CHARS,
     PROTOCOL_VERSION,
     SERVER_MESSAGES,
     STREAM_EVENTS,
@@ -23,6 +24,7 @@ from plancast.shared import (
     End,
     Error,
     ErrorCode,
+    EventBatch,
     LocalProtocolError,
     Message,
     Ping,
@@ -41,7 +43,8 @@ from plancast.shared import (
 )
 
 SECRET = "sk-live-7f3a9c0b1e2d4f6a8b9c0d1e2f3a4b5c"
-OTHER_SECRET = "azure-key-0123456789abcdef0123456789ab"
+SEALED = "q3Jz0bNnYpVb9k2W5x8mAe1fTn4Lk7Hc0uQy6Rz3Wd8sEo2Jv5Mg1Pa9Xi4Bt7Cl"
+"""Stands for a sealed credentials blob: to the codec it is opaque base64url text."""
 
 CLIENT_SAMPLES: list[Message] = [
     StartStream(
@@ -50,19 +53,20 @@ CLIENT_SAMPLES: list[Message] = [
         mode="tell",
         prompt="Add a health check endpoint ✓",
         model="openai/gpt-4.1",
+        seal_id="st_n4crwrdtayqrp13w",
+        sealed=SEALED,
         branch="feature-x",
-        credentials=(
-            ProviderCredentials("openai", api_key=SECRET, base_url="http://127.0.0.1:9/v1"),
-            ProviderCredentials(
-                "azure",
-                api_key=OTHER_SECRET,
-                base_url="https://x.example/",
-                api_version="2025-01-01",
-            ),
-            ProviderCredentials("ollama"),
-        ),
+        fallback_model="anthropic/claude-sonnet-5-5",
     ),
-    StartStream(request_id="r", plan_id="p", mode="continue", prompt="", model="ollama/llama3.1"),
+    StartStream(
+        request_id="r",
+        plan_id="p",
+        mode="continue",
+        prompt="",
+        model="ollama/llama3.1",
+        seal_id="s",
+        sealed="x",
+    ),
     Attach("stream-1", after=17),
     Attach("stream-1"),
     Stop("stream-1"),
@@ -82,6 +86,7 @@ SERVER_SAMPLES: list[Message] = [
     End("s1", 4, status="failed", error_code="provider_timeout", error_message="slow", changes=2),
     End("s1", 5),
     Snapshot("s1", 9, status="stopped", reply="the saved reply", reason="events are gone"),
+    EventBatch("s1", (Delta("s1", 6, text="a"), End("s1", 7))),
 ]
 
 
@@ -118,7 +123,8 @@ def test_server_messages_round_trip(message: Message) -> None:
 
 def test_encode_is_compact_json_with_every_field() -> None:
     assert encode(Attach("s", after=3)) == '{"type":"attach","stream_id":"s","after":3}'
-    assert to_dict(StartStream("r", "p", "chat", "hi", "m"))["credentials"] == []
+    start = to_dict(StartStream("r", "p", "chat", "hi", "m", "s", "x"))
+    assert (start["branch"], start["fallback_model"]) == ("main", None)
     assert encode(Delta("s", 1, "é")) == '{"type":"delta","stream_id":"s","seq":1,"text":"é"}'
 
 
@@ -144,7 +150,8 @@ def _start(**changes: Any) -> str:
         "mode": "tell",
         "prompt": "do it",
         "model": "openai/gpt-4.1",
-        "credentials": [{"provider": "openai", "api_key": SECRET}],
+        "seal_id": "st_n4crwrdtayqrp13w",
+        "sealed": SEALED,
     }
     for key, value in changes.items():
         if value is _DROP:
@@ -190,21 +197,25 @@ BAD_CLIENT_FRAMES: list[tuple[str, str | bytes, ErrorCode, str]] = [
     ("long prompt", _start(prompt="x" * (256 * 1024 + 1)), ErrorCode.BAD_MESSAGE, "longer than"),
     ("bad branch", _start(branch="a/b"), ErrorCode.BAD_MESSAGE, "branch must be"),
     ("no model", _start(model=_DROP), ErrorCode.BAD_MESSAGE, "missing field 'model'"),
-    ("creds not list", _start(credentials={"provider": "openai"}), ErrorCode.BAD_MESSAGE,
-     "start.credentials must be a list"),
-    ("cred not object", _start(credentials=[SECRET]), ErrorCode.BAD_MESSAGE,
-     "items must be objects"),
-    ("cred no provider", _start(credentials=[{"api_key": SECRET}]), ErrorCode.BAD_MESSAGE,
-     "items take api_key, api_version, base_url, provider"),
-    ("cred extra key", _start(credentials=[{"provider": "openai", "api_key": SECRET, "x": 1}]),
-     ErrorCode.BAD_MESSAGE, "items take"),
-    ("cred bad value", _start(credentials=[{"provider": "openai", "api_key": SECRET,
-                                            "base_url": 5}]),
-     ErrorCode.BAD_MESSAGE, "start.credentials.base_url must be a string"),
-    ("cred bad provider", _start(credentials=[{"provider": "nope", "api_key": SECRET}]),
-     ErrorCode.BAD_MESSAGE, "provider must be one of"),
-    ("cred empty key", _start(credentials=[{"provider": "openai", "api_key": ""}]),
-     ErrorCode.BAD_MESSAGE, "api_key must not be empty"),
+    ("no seal id", _start(seal_id=_DROP), ErrorCode.BAD_MESSAGE, "missing field 'seal_id'"),
+    ("no sealed", _start(sealed=_DROP), ErrorCode.BAD_MESSAGE, "missing field 'sealed'"),
+    ("bad seal id", _start(seal_id="st x"), ErrorCode.BAD_MESSAGE, "seal_id must be"),
+    ("empty sealed", _start(sealed=""), ErrorCode.BAD_MESSAGE,
+     f"sealed must be 1-{MAX_SEALED_CHARS} characters"),
+    ("long sealed", _start(sealed="A" * (MAX_SEALED_CHARS + 1)), ErrorCode.BAD_MESSAGE,
+     "sealed must be 1-"),
+    ("sealed not text", _start(sealed=[SEALED]), ErrorCode.BAD_MESSAGE,
+     "start.sealed must be of type str"),
+    ("plain creds", _start(credentials=[{"provider": "openai", "api_key": SECRET}]),
+     ErrorCode.BAD_MESSAGE, "carry no plain credentials"),
+    ("plain creds empty", _start(credentials=[]), ErrorCode.BAD_MESSAGE,
+     "carry no plain credentials"),
+    ("plain creds not list", _start(credentials=SECRET), ErrorCode.BAD_MESSAGE,
+     "carry no plain credentials"),
+    ("plain creds null", _start(credentials=None), ErrorCode.BAD_MESSAGE,
+     "carry no plain credentials"),
+    ("plain creds and more", _start(credentials=[SECRET], extra=1), ErrorCode.BAD_MESSAGE,
+     "carry no plain credentials"),
 ]  # fmt: skip
 
 
@@ -273,15 +284,19 @@ def test_an_id_with_a_trailing_newline_is_refused() -> None:
 
 def test_messages_validate_when_built() -> None:
     with pytest.raises(ValueError, match="request_id"):
-        StartStream("bad id", "p", "tell", "x", "m")
+        StartStream("bad id", "p", "tell", "x", "m", "s", "x")
     with pytest.raises(ValueError, match="mode must be one of tell, chat, continue"):
-        StartStream("r", "p", "build", "x", "m")  # type: ignore[arg-type]
+        StartStream("r", "p", "build", "x", "m", "s", "x")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="after"):
         Attach("s", after=-1)
     with pytest.raises(ValueError, match="seq"):
         Status("s", 0)
     with pytest.raises(ValueError, match="status"):
         End("s", 1, status="done")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="seal_id"):
+        StartStream("r", "p", "tell", "x", "m", "no spaces", "x")
+    with pytest.raises(ValueError, match="sealed must be"):
+        StartStream("r", "p", "tell", "x", "m", "s", "")
     with pytest.raises(ValueError, match="provider must be one of"):
         ProviderCredentials("nope")
     with pytest.raises(AttributeError):
@@ -291,16 +306,32 @@ def test_messages_validate_when_built() -> None:
 # -- credentials never show -------------------------------------------------------------------
 
 
-def test_credentials_are_not_in_reprs() -> None:
+def test_the_sealed_credentials_are_not_in_reprs() -> None:
     start = CLIENT_SAMPLES[0]
     assert isinstance(start, StartStream)
-    for text in (repr(start), str(start), repr(start.credentials), str(start.credentials[0])):
-        assert SECRET not in text
-        assert OTHER_SECRET not in text
-    assert "openai" in repr(start.credentials[0])  # the provider still shows
+    for text in (repr(start), str(start)):
+        assert SEALED not in text
+        assert "st_n4crwrdtayqrp13w" in text  # the seal id still shows
     decoded = decode_client(encode(start))
-    assert SECRET not in repr(decoded)
-    assert to_dict(start)["credentials"][0]["api_key"] == SECRET  # it is sent, only not shown
+    assert SEALED not in repr(decoded)
+    assert to_dict(start)["sealed"] == SEALED  # it is sent, only not shown
+
+
+def test_a_start_from_a_client_that_sends_plain_keys_is_told_why() -> None:
+    # What a client from before sealing sends: its keys in ``credentials``, and no seal. It is
+    # refused with the text that names the problem (not a missing seal_id), without its key.
+    frame = _start(
+        seal_id=_DROP, sealed=_DROP, credentials=[{"provider": "openai", "api_key": SECRET}]
+    )
+    with pytest.raises(RemoteProtocolError) as info:
+        decode_client(frame)
+    assert info.value.code is ErrorCode.BAD_MESSAGE
+    assert SECRET not in info.value.message
+    assert "plain credentials" in info.value.message, (
+        "BUG (shared/_protocol.py, _build): the 'credentials' check runs after the loop over "
+        "StartStream's fields, so a pre-seal start, which has no seal_id, is refused as "
+        f"{info.value.message!r} and never gets the message written for it"
+    )
 
 
 @pytest.mark.parametrize(
@@ -311,12 +342,16 @@ def test_credentials_are_not_in_reprs() -> None:
         _start(request_id="no spaces allowed"),
         _start(model=5),
         _start(extra=SECRET),
+        _start(seal_id=SECRET + "/"),
+        _start(sealed=[SECRET]),
+        _start(sealed=SECRET * 1000),
         _start(credentials=[{"provider": "nope", "api_key": SECRET}]),
         _start(credentials=[{"provider": "openai", "api_key": SECRET, "base_url": 1}]),
         _start(credentials=[{"provider": "openai", "api_key": SECRET, "extra": SECRET}]),
         _start(credentials=[{"provider": "openai", "api_key": [SECRET]}]),
         _start(credentials=[SECRET]),
         _start(credentials=SECRET),
+        _start(seal_id=_DROP, credentials=[{"provider": "openai", "api_key": SECRET}]),
         _start()[:-1],  # truncated JSON
         _start().encode()[:-1] + b"\xff",
     ],
@@ -327,6 +362,7 @@ def test_credentials_are_not_in_errors(frame: str | bytes) -> None:
     exc = info.value
     shown = "".join(traceback.format_exception(exc)) + exc.message + repr(exc)
     assert SECRET not in shown
+    assert SEALED not in shown
     assert exc.__cause__ is None
 
 
@@ -341,6 +377,7 @@ def test_decode_errors_hold_no_reference_to_the_frame(frame: str | bytes) -> Non
 
 _FIELD_NAMES = sorted(
     {"type", "request_id", "plan_id", "mode", "prompt", "model", "branch", "credentials"}
+    | {"seal_id", "sealed", "fallback_model"}
     | {"stream_id", "after", "nonce", "seq", "text", "x"}
 )
 _SCALAR = st.one_of(
@@ -376,7 +413,7 @@ def _near_valid(draw: st.DrawFn) -> dict[str, Any]:
     """A valid client message with a few of its fields changed, dropped or added."""
     data = to_dict(draw(st.sampled_from(CLIENT_SAMPLES)))
     for _ in range(draw(st.integers(0, 2))):
-        name = draw(st.sampled_from([*data, "x"]))
+        name = draw(st.sampled_from([*data, "x", "credentials"]))
         change = draw(st.sampled_from(["set", "drop"]))
         if change == "drop":
             data.pop(name, None)

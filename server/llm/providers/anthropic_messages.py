@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from plancast.server.llm.errors import translate
+from plancast.server.llm.providers.tls import ssl_context
 from plancast.server.llm.types import ChatRequest, ModelOutput, TextDelta, Usage
 from plancast.shared import ProviderCredentials
 
@@ -18,6 +19,7 @@ def _client(creds: ProviderCredentials, timeout: float, max_retries: int) -> Any
         base_url=creds.base_url or None,
         max_retries=max_retries,
         timeout=anthropic.Timeout(timeout, connect=10.0),
+        http_client=anthropic.DefaultAsyncHttpxClient(verify=ssl_context()),
     )
 
 

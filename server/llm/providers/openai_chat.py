@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from plancast.server.llm.errors import translate
+from plancast.server.llm.providers.tls import ssl_context
 from plancast.server.llm.types import ChatRequest, ModelOutput, TextDelta, Usage
 from plancast.shared import PROVIDERS, ProviderCredentials
 
@@ -24,6 +25,7 @@ def _client(creds: ProviderCredentials, timeout: float, max_retries: int) -> Any
         "api_key": creds.api_key or "unused",
         "max_retries": max_retries,
         "timeout": openai.Timeout(timeout, connect=10.0),
+        "http_client": openai.DefaultAsyncHttpxClient(verify=ssl_context()),
     }
     if creds.provider == "azure":
         return openai.AsyncAzureOpenAI(

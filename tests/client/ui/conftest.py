@@ -160,7 +160,7 @@ def recorder() -> Iterator[Recorder]:
         command(mode, (("prompt",), many), (("-m", "--model"), {}))
     command("continue")
     command("diff", (("paths",), many))
-    command("apply")
+    command("apply", (("--review",), {"action": "store_true"}))
     command("reject", (("paths",), many))
     command("cd", (("plan",), {}))
     command("plans", (("--json",), {"action": "store_true"}))

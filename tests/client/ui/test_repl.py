@@ -16,7 +16,7 @@ from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from plancast.client.commands import streams
+from plancast.client.commands import changes, streams
 from plancast.client.config import Settings
 from plancast.client.ui.repl import Repl
 from plancast.shared import ErrorCode, PlancastError
@@ -158,6 +158,40 @@ def test_applying_more_files_than_the_threshold_asks_first(
     recorder.effects["tell"] = lambda _: server.paths.extend(["a.py", "b.py"])  # type: ignore[func-returns-value]
     drive("go\r" + "a" + "n" + "a" + "y" + "\r" + CTRL_D)  # no, then yes
     assert recorder.names() == ["current", "tell", "apply"]
+
+
+def test_the_menu_reviews_by_hunk(drive: Any, recorder: Recorder, server: Pending) -> None:
+    recorder.effects["tell"] = lambda _: server.paths.append("a.py")  # type: ignore[func-returns-value]
+    drive("go\r" + "h" + CTRL_D)
+    assert recorder.names() == ["current", "tell", "apply"]
+    assert recorder.calls[-1][1].review
+
+
+def test_the_review_asks_each_hunk_on_the_sessions_input(
+    session: FakeSession, history: InMemoryHistory, term: FakeTerminal
+) -> None:
+    """The real ``apply --review`` behind the menu: one hunk taken, one skipped."""
+    before = "".join(f"line {n}\n" for n in range(1, 21))
+    after = before.replace("line 2\n", "TWO\n").replace("line 19\n", "NINETEEN\n")
+    (session.cwd / "a.py").write_text(before)
+    pending: list[dict[str, Any]] = []
+    session.api.routes[("GET", "/plans/pl_1/changes")] = lambda _: {"changes": list(pending)}
+    session.api.routes[("POST", "/plans/pl_1/changes/apply")] = lambda _: pending.clear()
+    parser = argparse.ArgumentParser(prog="plancast")
+    sub = parser.add_subparsers(dest="command")
+    changes.register(sub)
+    sub.add_parser("current").set_defaults(func=lambda *_: 0)
+    tell = sub.add_parser("tell")
+    tell.add_argument("prompt", nargs="*")
+    op = {"op": "write", "path": "a.py", "content": after}
+    tell.set_defaults(func=lambda *_: pending.append({"id": "c1", "path": "a.py", "op": op}) or 0)
+    with create_pipe_input() as pipe:
+        pipe.send_text("go\r" + "h" + "y" + "n" + CTRL_D)
+        repl = Repl(session, parser, input=pipe, output=DummyOutput(), history=history)
+        assert repl.run() == 0
+    assert (session.cwd / "a.py").read_text() == before.replace("line 2\n", "TWO\n")
+    assert ("POST", "/plans/pl_1/changes/apply", {"ids": ["c1"]}) in session.api.calls
+    assert "+NINETEEN" in term.stdout and "1 of 2 hunks; 1 skipped" in term.stdout
 
 
 def test_help_quit_and_unknown_commands(drive: Any, recorder: Recorder, term: FakeTerminal) -> None:
