@@ -35,7 +35,7 @@ from plancast.server.domain.principal import Principal, Role  # noqa: E402
 from plancast.server.llm import calls  # noqa: E402
 from plancast.server.llm.credentials import Credentials  # noqa: E402
 from plancast.server.llm.types import ChatMessage, ChatRequest, TextDelta  # noqa: E402
-from plancast.server.workers.pool import WorkerPool  # noqa: E402
+from plancast.server.workers.pool import Worker, WorkerPool  # noqa: E402
 from plancast.shared import ModelSpec, ProviderCredentials, seal_credentials  # noqa: E402
 from tests.emulator.script import Reply  # noqa: E402
 from tests.emulator.server import Emulator  # noqa: E402
@@ -68,9 +68,8 @@ async def in_process_ttft(emulator: Emulator, creds: ProviderCredentials) -> flo
     return first
 
 
-async def worker_ttft(emulator: Emulator, pool: WorkerPool, creds: ProviderCredentials) -> float:
-    emulator.push(REPLY)
-    started = time.perf_counter()
+async def opened_worker(pool: WorkerPool, creds: ProviderCredentials) -> Worker:
+    """What the server does for a start: a seal, the key sealed to it, claim, open."""
     seal = await pool.reserve(PRINCIPAL)
     sealed = seal_credentials(
         [creds], public_key=seal.public_key, seal_id=seal.seal_id, expires_at=seal.expires_at
@@ -84,6 +83,13 @@ async def worker_ttft(emulator: Emulator, pool: WorkerPool, creds: ProviderCrede
         timeout=30,
         retry=calls.DEFAULT_RETRY,
     )
+    return worker
+
+
+async def worker_ttft(emulator: Emulator, pool: WorkerPool, creds: ProviderCredentials) -> float:
+    emulator.push(REPLY)
+    started = time.perf_counter()
+    worker = await opened_worker(pool, creds)
     first = 0.0
     async for out in worker.stream_chat(request()):
         if not first and isinstance(out, TextDelta):
@@ -144,19 +150,7 @@ async def main(args: argparse.Namespace) -> None:
         print(f"   p50 {p50:.1f} ms   p99 {p99:.1f} ms")
 
         emulator.push(SLOW_REPLY)
-        seal = await pool.reserve(PRINCIPAL)
-        sealed_key = seal_credentials(
-            [creds], public_key=seal.public_key, seal_id=seal.seal_id, expires_at=seal.expires_at
-        )
-        worker, seal = pool.claim(seal.seal_id, PRINCIPAL)
-        await worker.open(
-            sealed_key,
-            seal_id=seal.seal_id,
-            expires_at=seal.expires_at,
-            require=["openai"],
-            timeout=30,
-            retry=calls.DEFAULT_RETRY,
-        )
+        worker = await opened_worker(pool, creds)
         deltas = 0
         sample: dict[str, int] = {}
         async for _out in worker.stream_chat(request()):
