@@ -92,6 +92,8 @@ plans = Table(
     Column("model", String(200), nullable=True),
     _created(),
     Column("updated_at", Float, nullable=True),
+    Column("archived_at", Float, nullable=True),
+    Column("name_source", String(20), nullable=True),  # user | draft (the namer may rename) | namer
     UniqueConstraint("project_id", "name", name="uq_plans_project_name"),
     Index("ix_plans_org_project", "org_id", "project_id"),
 )
@@ -121,6 +123,20 @@ branches = Table(
     Column("head_id", ID, nullable=False),
     _created(),
     UniqueConstraint("plan_id", "name", name="uq_branches_plan_name"),
+)
+
+head_moves = Table(  # every rewind (and its undo) of a branch head, so a rewind can be undone
+    "head_moves",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, nullable=False),
+    Column("plan_id", ID, ForeignKey("plans.id", ondelete="CASCADE"), nullable=False),
+    Column("branch", String(64), nullable=False),
+    Column("kind", String(20), nullable=False),  # rewind | undo
+    Column("from_id", ID, nullable=False),
+    Column("to_id", ID, nullable=False),
+    _created(),
+    Index("ix_head_moves_plan_branch", "plan_id", "branch"),
 )
 
 context_items = Table(
@@ -163,6 +179,9 @@ changes = Table(
     Column("position", Integer, nullable=False),  # order within the reply
     Column("path", Text, nullable=False),
     Column("op", Text, nullable=False),  # JSON of a plancast.shared FileOp
+    Column("result", Text, nullable=True),  # the built file, when the server could build it
+    Column("base_sha256", String(64), nullable=True),  # of the context text it was built on
+    Column("build", Text, nullable=True),  # JSON: status, strategy, attempts, reason
     _created(),
     Index("ix_changes_plan", "plan_id"),
 )
@@ -188,6 +207,7 @@ streams = Table(
     Column("lease_owner", String(64), nullable=True),
     Column("user_id", ID, nullable=True),
     Column("lease_expires_at", Float, nullable=True),
+    Column("commit_message", Text, nullable=True),  # by the committer role, for `apply --commit`
     UniqueConstraint("org_id", "request_id", name="uq_streams_org_request"),
     Index(
         "uq_streams_running_branch",

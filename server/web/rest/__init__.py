@@ -1,0 +1,26 @@
+"""REST routes (JSON), one module per resource.
+
+Each handler parses, authorizes, calls the domain, renders.
+
+Resources are scoped to the caller's org by the domain queries themselves; a
+plan of another org is "not found", never "forbidden", so ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from plancast.server.web.rest import changes, context, convo, health, history, projects, streams
+from plancast.server.web.rest.health import VERSION
+
+ROUTES: list[Route] = [
+    *health.ROUTES,
+    *projects.ROUTES,
+    *streams.ROUTES,
+    *context.ROUTES,
+    *convo.ROUTES,
+    *changes.ROUTES,
+    *history.ROUTES,
+]
+
+__all__ = ["ROUTES", "VERSION"]
