@@ -32,10 +32,16 @@ class PlanState:
     context: tuple[str, ...] = ()
     messages: tuple[str, ...] = ()
     changes: tuple[tuple[str, str], ...] = field(default=())  # (change id, status)
+    settings: str = "{}"  # JSON object: the plan's model settings (``llm.roles``)
 
     def to_json(self) -> str:
         return json.dumps(
-            {"context": self.context, "messages": self.messages, "changes": self.changes},
+            {
+                "context": self.context,
+                "messages": self.messages,
+                "changes": self.changes,
+                "settings": self.settings,
+            },
             separators=(",", ":"),
         )
 
@@ -46,6 +52,7 @@ class PlanState:
             context=tuple(data.get("context", ())),
             messages=tuple(data.get("messages", ())),
             changes=tuple((c, s) for c, s in data.get("changes", ())),
+            settings=data.get("settings", "{}"),
         )
 
     def with_change_status(self, ids: set[str], status: str) -> PlanState:

@@ -34,6 +34,7 @@ class StreamRecord:
     last_seq: int
     started_at: float
     ended_at: float | None
+    commit_message: str | None = None  # the committer role's message for its changes
 
 
 _COLUMNS = (
@@ -49,6 +50,7 @@ _COLUMNS = (
     streams.c.last_seq,
     streams.c.started_at,
     streams.c.ended_at,
+    streams.c.commit_message,
 )
 
 
