@@ -6,6 +6,8 @@ more is closed after a restart (``recovery``), so both save alike.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from plancast.server.domain import changes as changes_domain
@@ -15,7 +17,7 @@ from plancast.shared import FileOp
 
 
 def append_messages(state: versions.PlanState, ids: list[str]) -> versions.PlanState:
-    return versions.PlanState(state.context, state.messages + tuple(ids), state.changes)
+    return replace(state, messages=state.messages + tuple(ids))
 
 
 async def record_reply(
@@ -50,11 +52,7 @@ async def record_reply(
 
     def mutate(state: versions.PlanState) -> versions.PlanState:
         state = append_messages(state, [message.id])
-        return versions.PlanState(
-            state.context,
-            state.messages,
-            state.changes + tuple((cid, "pending") for cid, _ in ops),
-        )
+        return replace(state, changes=state.changes + tuple((cid, "pending") for cid, _ in ops))
 
     what = f"reply ({status})" + (f" with {len(ops)} change(s)" if ops else "")
     await versions.commit(conn, live.org_id, live.plan_id, live.branch, "reply", what, mutate)
