@@ -6,8 +6,8 @@ Imports stay light here: each command loads what it needs when it runs, so that
 
 Settings follow one precedence, highest first: flag, environment, config file, default
 (``plancast.client.config``). Two settings are resolved by other modules, and get the config
-file's value from here: the model (``credentials.choose_model`` reads ``--model``, then
-``PLANCAST_MODEL``), handed over as if given as the flag when neither is set; and the
+file's value from here: the default model (``commands.models.resolve_for_stream`` puts ``-m``
+first, then the plan's own settings, then this default: ``PLANCAST_MODEL`` or the file); and the
 ``exported`` ones (``PLANCAST_CONFIRM_TOKENS``), copied into their variable when it is unset.
 """
 
@@ -18,19 +18,37 @@ import sys
 from collections.abc import Sequence
 
 from plancast.client.commands import (
+    branches,
     changes,
     completion,
     context,
     convo,
+    history,
     ignore,
     keys,
+    models,
     plans,
     settings,
     streams,
+    usage,
 )
 from plancast.client.ui.output import Output
 
-COMMAND_MODULES = (plans, context, ignore, streams, changes, convo, settings, keys, completion)
+COMMAND_MODULES = (
+    plans,
+    context,
+    ignore,
+    streams,
+    changes,
+    history,
+    branches,
+    convo,
+    usage,
+    models,
+    settings,
+    keys,
+    completion,
+)
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -70,8 +88,8 @@ def run(argv: Sequence[str], output: Output | None = None) -> int:
             import os
 
             session.settings.export_to(os.environ)
-        if getattr(args, "model", "") is None:  # tell, chat, continue without --model
-            args.model = session.settings["model"]  # env > config file > None (auto)
+        if hasattr(args, "model"):  # tell, chat, continue: the default, below the plan's own
+            args.default_model = session.settings["model"]  # env > config file > None (auto)
         if args.command is None:
             from plancast.client.ui.repl import run_repl
 

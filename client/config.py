@@ -85,6 +85,13 @@ def _parse_model(text: str) -> str:
         raise ValueError(exc.message) from None
 
 
+def _parse_pack(text: str) -> str:
+    name = text.strip()
+    if not 0 < len(name) <= 64 or not name.replace("-", "").replace("_", "").isalnum():
+        raise ValueError("a pack name is 1 to 64 letters, digits, '-' or '_'")
+    return name
+
+
 class Setting(NamedTuple):
     """One setting: its name (in the file and in ``plancast config``), its variable, its default.
 
@@ -132,8 +139,17 @@ SETTINGS: dict[str, Setting] = {
             None,
             str,
             _parse_model,
-            "provider/model for tell, chat and continue "
+            "provider/model that plans which set no model plan with "
             "(unset: the first provider configured in the environment)",
+        ),
+        Setting(
+            "pack",
+            "PLANCAST_PACK",
+            None,
+            str,
+            _parse_pack,
+            "model pack for plans that set none: openai, anthropic, azure, ollama, or one "
+            "defined in model-packs.toml (`plancast models packs`)",
         ),
         Setting(
             "confirm_tokens",

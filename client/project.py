@@ -3,13 +3,17 @@
 ``plancast new`` writes ``.plancast/project.json`` at the project root (with a
 ``.gitignore`` of ``*`` beside it, so the folder never lands in the user's
 repository). Commands run anywhere below the root find it by walking up.
+
+It also remembers the current branch of each plan (``branches``, plan id → name; a plan not in
+it is on ``main``), so that every plan-scoped request goes to the branch the user checked out.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from plancast.shared import ErrorCode, PlancastError
@@ -23,6 +27,17 @@ class ProjectBinding:
     root: Path
     project_id: str
     plan_id: str | None = None
+    branches: dict[str, str] = field(default_factory=dict)
+
+    def branch_for(self, plan_id: str) -> str:
+        """The branch the user checked out on ``plan_id`` (``main`` until they check one out)."""
+        return self.branches.get(plan_id, "main")
+
+    def set_branch(self, plan_id: str, branch: str) -> None:
+        if branch == "main":
+            self.branches.pop(plan_id, None)
+        else:
+            self.branches[plan_id] = branch
 
     def save(self) -> None:
         folder = self.root / DIR
@@ -60,12 +75,38 @@ def load_binding(start: Path | None = None) -> ProjectBinding:
         )
     try:
         data = json.loads((root / DIR / FILE).read_text())
-        return ProjectBinding(root, str(data["project_id"]), data.get("plan_id"))
-    except (ValueError, KeyError, OSError):
+        branches = data.get("branches") or {}
+        if not isinstance(branches, dict):
+            raise ValueError("branches")
+        return ProjectBinding(
+            root,
+            str(data["project_id"]),
+            data.get("plan_id"),
+            {str(k): str(v) for k, v in branches.items()},
+        )
+    except (ValueError, KeyError, TypeError, AttributeError, OSError):
         raise PlancastError(
             f"{root / DIR / FILE} is damaged; delete it and run `plancast new`",
             code=ErrorCode.INVALID_REQUEST,
         ) from None
+
+
+_BRANCH = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def check_branch_name(name: str) -> str:
+    """``name`` if the server would take it as a branch name (the server checks it too).
+
+    Raises:
+        PlancastError: ``invalid_request``, saying what a name may be.
+    """
+    if not _BRANCH.fullmatch(name):
+        raise PlancastError(
+            f"bad branch name {name[:80]!r}: use 1-64 letters, digits, '-' or '_', "
+            "starting with a letter or a digit",
+            code=ErrorCode.INVALID_REQUEST,
+        )
+    return name
 
 
 def require_plan(binding: ProjectBinding) -> str:

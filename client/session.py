@@ -45,7 +45,16 @@ class Session:
     def api(self) -> RestClient:
         from plancast.client.api.rest import RestClient
 
-        return RestClient(self.config)
+        return RestClient(self.config, branch_for=self._branch_for)
+
+    def _branch_for(self, plan_id: str) -> str | None:
+        """The branch requests about ``plan_id`` go to; None (the server's default) unbound."""
+        from plancast.shared import PlancastError
+
+        try:
+            return self.binding.branch_for(plan_id)
+        except PlancastError:
+            return None
 
     @cached_property
     def binding(self) -> ProjectBinding:
@@ -58,6 +67,11 @@ class Session:
         from plancast.client.project import require_plan
 
         return require_plan(self.binding)
+
+    @property
+    def branch(self) -> str:
+        """The current plan's checked-out branch (``plancast checkout``)."""
+        return self.binding.branch_for(self.plan_id)
 
     def forget_binding(self) -> None:
         """Re-read the binding on next use (after ``new`` or ``cd`` rewrote it)."""

@@ -1,4 +1,10 @@
-"""The Starlette application, declared in one place: routes, errors, lifespan."""
+"""The Starlette application, declared in one place: routes, errors, middleware, lifespan.
+
+Shutting down (uvicorn's lifespan shutdown, on SIGTERM or SIGINT, after it has closed the
+listening socket and the open connections): the streams get ``shutdown_grace_s`` to finish
+while no new one starts (``ManagedStreamService.drain``); those still running are then
+interrupted and saved; then the workers, the event log and the database go.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +15,40 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import WebSocketRoute
+from starlette.types import ASGIApp
 
 from plancast.server.config import Settings
 from plancast.server.domain.accounts import ensure_local_principal
 from plancast.server.domain.ids import new_id
 from plancast.server.llm.calls import RetryPolicy
+from plancast.server.metrics import Metrics
 from plancast.server.store.database import create_engine, migrate
 from plancast.server.streams.deadlines import StreamLimits
-from plancast.server.streams.engine import StreamService
 from plancast.server.streams.eventlog import EventLog
-from plancast.server.web import rest, sse
+from plancast.server.streams.managed import ManagedStreamService
+from plancast.server.web import ops, rest, sse
 from plancast.server.web.auth import load_or_create_token
 from plancast.server.web.errors import EXCEPTION_HANDLERS
 from plancast.server.web.hosts import HostCheck
+from plancast.server.web.request_ids import RequestIds
 from plancast.server.web.websocket import stream_socket
 from plancast.server.workers.pool import WorkerPool
 
 logger = logging.getLogger("plancast.server")
 
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+
+
+class _App(Starlette):
+    """Starlette with request ids outside even its error middleware.
+
+    ``Middleware`` entries sit inside the middleware that answers unhandled errors, so a 500
+    (and the error line logged for it) would have no request id, when that is the id a user
+    reports. Wrapping the whole stack gives every response and line one.
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestIds(super().build_middleware_stack())
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -48,7 +69,7 @@ def create_app(settings: Settings) -> Starlette:
             max_reserved_per_user=settings.max_streams_per_user,
         )
         workers.start()
-        service = StreamService(
+        service = ManagedStreamService(
             engine,
             eventlog,
             workers,
@@ -62,6 +83,9 @@ def create_app(settings: Settings) -> Starlette:
             ),
             max_streams_per_user=settings.max_streams_per_user,
         )
+        metrics = Metrics(service, workers)
+        metrics.watch_usage(engine)
+        service.outcome_listeners.append(metrics.stream_ended)
         recovered = await service.recover(
             only_expired=not settings.database_url.startswith("sqlite")
         )
@@ -73,13 +97,14 @@ def create_app(settings: Settings) -> Starlette:
         app.state.db = engine
         app.state.streams = service
         app.state.workers = workers
+        app.state.metrics = metrics
         app.state.local_principal = principal
         app.state.local_token = load_or_create_token(settings.data_dir)
         logger.info("plancast server ready on %s:%d", settings.host, settings.port)
         try:
             yield
         finally:
-            await service.shutdown()
+            await service.drain(settings.shutdown_grace_s)
             await workers.shutdown()
             await eventlog.close()
             await engine.dispose()
@@ -88,11 +113,17 @@ def create_app(settings: Settings) -> Starlette:
     if settings.host in ("127.0.0.1", "localhost", "::1"):
         # Refuse other Host names on loopback: a second line against DNS rebinding.
         middleware.append(Middleware(HostCheck, allowed_hosts=LOOPBACK_HOSTS))
-    app = Starlette(
-        routes=[*rest.ROUTES, *sse.ROUTES, WebSocketRoute("/api/v1/streams", stream_socket)],
+    app = _App(
+        routes=[
+            *ops.ROUTES,
+            *rest.ROUTES,
+            *sse.ROUTES,
+            WebSocketRoute("/api/v1/streams", stream_socket),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=middleware,
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.not_ready_reason = None  # the last reason /readyz gave, to log only changes
     return app

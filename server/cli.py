@@ -21,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(
             setting.flag,
             dest=setting.name,
-            type=setting.type if setting.type is not Path else str,
+            # Paths and booleans are read by Settings.load, which knows "false" from True.
+            type=setting.type if setting.type not in (Path, bool) else str,
             default=None,
             metavar=setting.name.upper(),
             help=f"{setting.help}{default} [env {setting.env}]",
@@ -36,29 +37,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ValueError as exc:
         sys.exit(f"plancast-server: {exc}")
 
-    import uvicorn
-
-    from plancast.server import logs
+    from plancast.server import logs, serving
     from plancast.server.app import create_app
-    from plancast.shared import MAX_MESSAGE_BYTES
 
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     _drop_keys_from_environment()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-        # The transport's hard cap sits above the protocol limit, so that a frame a
-        # little too large gets a typed message_too_large error, not a dropped socket.
-        ws_max_size=4 * MAX_MESSAGE_BYTES,
-        loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
-        timeout_graceful_shutdown=10,
-    )
+    serving.serve(create_app(settings), settings)
 
 
 def _drop_keys_from_environment() -> None:

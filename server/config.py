@@ -59,7 +59,8 @@ SETTINGS: tuple[Setting, ...] = (
         "database_url",
         str,
         None,
-        "SQLAlchemy database URL (default: sqlite+aiosqlite:///DATA_DIR/plancast.db).",
+        "Database URL: sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER:PASSWORD@HOST/DB "
+        "(default: sqlite+aiosqlite:///DATA_DIR/plancast.db).",
     ),
     Setting(
         "log_level",
@@ -67,6 +68,13 @@ SETTINGS: tuple[Setting, ...] = (
         "info",
         "Log level: debug, info, warning or error. Libraries that "
         "could see provider keys never log below warning.",
+    ),
+    Setting(
+        "log_format",
+        str,
+        "text",
+        "Log lines as text (for a terminal) or json: one JSON object a line with time, level, "
+        "logger, message and, for lines logged while handling a request, its request_id.",
     ),
     Setting(
         "allowed_origins",
@@ -166,6 +174,22 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest REST request body accepted.",
         minimum=1,
     ),
+    Setting(
+        "shutdown_grace_s",
+        float,
+        25.0,
+        "On SIGTERM or SIGINT, running streams get this long to finish; the rest end as "
+        "interrupted, their partial replies kept. No new stream starts meanwhile.",
+        minimum=0,
+        maximum=3600,
+    ),
+    Setting(
+        "metrics_public",
+        bool,
+        False,
+        "Serve /metrics without the access token, for a Prometheus scraper on a private "
+        "network; the metrics carry no ids, prompts or keys.",
+    ),
 )
 
 
@@ -176,6 +200,7 @@ class Settings:
     data_dir: Path = Path()
     database_url: str = ""
     log_level: str = "info"
+    log_format: str = "text"
     allowed_origins: tuple[str, ...] = ()
     event_flush_ms: int = 50
     event_flush_size: int = 200
@@ -189,6 +214,8 @@ class Settings:
     event_retention_days: float = 30.0
     provider_attempts: int = 3
     max_request_bytes: int = 32 * 1024 * 1024
+    shutdown_grace_s: float = 25.0
+    metrics_public: bool = False
 
     @classmethod
     def load(
@@ -222,14 +249,30 @@ class Settings:
             raise ValueError(
                 f"log_level must be debug, info, warning or error, not {values['log_level']!r}"
             )
+        if values["log_format"] not in ("text", "json"):
+            raise ValueError(f"log_format must be text or json, not {values['log_format']!r}")
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+_BOOLEAN_WORDS = {
+    **dict.fromkeys(("1", "true", "yes", "on"), True),
+    **dict.fromkeys(("0", "false", "no", "off"), False),
+}
 
 
 def _coerce(setting: Setting, raw: Any, source: str) -> Any:
     if raw is None:
         return raw
     value = raw
+    if setting.type is bool and not isinstance(raw, bool):
+        # bool("false") is True: read the words people write instead.
+        word = str(raw).strip().lower()
+        if word not in _BOOLEAN_WORDS:
+            raise ValueError(
+                f"setting {setting.name} ({source}) must be true or false, got {raw!r}"
+            )
+        return _BOOLEAN_WORDS[word]
     if not isinstance(raw, setting.type):
         try:
             value = setting.type(raw)

@@ -31,6 +31,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.BUSY: 409,
     ErrorCode.MESSAGE_TOO_LARGE: 413,
     ErrorCode.EDIT_FAILED: 422,
+    ErrorCode.CONTEXT_TOO_LARGE: 413,
     ErrorCode.PROVIDER_RATE_LIMITED: 429,
     ErrorCode.PROVIDER_AUTH: 502,
     ErrorCode.PROVIDER_UNAVAILABLE: 502,

@@ -4,7 +4,25 @@ The implementation lives in ``_``-prefixed modules; this is the public surface
 (``tests/shared/test_exported_members.py`` fails when the two drift apart).
 """
 
-from ._changes import EditFile, FileOp, WriteFile, op_from_dict, op_to_dict
+from ._build import (
+    BUILD_STATUSES,
+    BUILD_STRATEGIES,
+    Builder,
+    BuildOutcome,
+    BuildStatus,
+    BuildStrategy,
+    build_file,
+    build_files,
+)
+from ._changes import (
+    DeleteFile,
+    EditFile,
+    FileOp,
+    MoveFile,
+    WriteFile,
+    op_from_dict,
+    op_to_dict,
+)
 from ._diff import diff_header, diff_stats, unified_diff
 from ._edits import EditMatch, apply_ops, match_edit
 from ._errors import (
@@ -20,6 +38,16 @@ from ._errors import (
     UnsafePathError,
 )
 from ._hunks import Hunk, apply_hunks, split_hunks
+from ._models import (
+    BUILTIN_PACKS,
+    ROLES,
+    ContextTooLarge,
+    ModelPack,
+    PlanModels,
+    RoleModel,
+    default_pack,
+    parse_packs,
+)
 from ._paths import check_relative_path
 from ._pricing import (
     CHARS_PER_TOKEN,
@@ -78,8 +106,12 @@ from ._seal import (
     seal_credentials,
     seal_info,
 )
+from ._validate import BuildProblem, validate_file
 
 __all__ = [
+    "BUILD_STATUSES",
+    "BUILD_STRATEGIES",
+    "BUILTIN_PACKS",
     "CHARS_PER_TOKEN",
     "CLIENT_MESSAGES",
     "DEFAULT_MAX_BLOCK_CHARS",
@@ -90,13 +122,21 @@ __all__ = [
     "PRICES_AS_OF",
     "PROTOCOL_VERSION",
     "PROVIDERS",
+    "ROLES",
     "SEAL_SUITE",
     "SERVER_MESSAGES",
     "STREAM_EVENTS",
     "SUBPROTOCOL",
     "Attach",
     "BlockOpened",
+    "BuildOutcome",
+    "BuildProblem",
+    "BuildStatus",
+    "BuildStrategy",
+    "Builder",
     "ChangeEvent",
+    "ContextTooLarge",
+    "DeleteFile",
     "Delta",
     "EditAmbiguousError",
     "EditError",
@@ -111,10 +151,13 @@ __all__ = [
     "Hunk",
     "LocalProtocolError",
     "Message",
+    "ModelPack",
     "ModelSpec",
+    "MoveFile",
     "OpParsed",
     "ParseProblem",
     "Ping",
+    "PlanModels",
     "PlancastError",
     "Pong",
     "ProtocolError",
@@ -124,6 +167,7 @@ __all__ = [
     "ReplyEvent",
     "ReplyFormatError",
     "ReplyParser",
+    "RoleModel",
     "SealError",
     "Snapshot",
     "StartStream",
@@ -135,9 +179,12 @@ __all__ = [
     "WriteFile",
     "apply_hunks",
     "apply_ops",
+    "build_file",
+    "build_files",
     "check_relative_path",
     "decode_client",
     "decode_server",
+    "default_pack",
     "diff_header",
     "diff_stats",
     "encode",
@@ -152,9 +199,11 @@ __all__ = [
     "op_to_dict",
     "open_credentials",
     "pack_events",
+    "parse_packs",
     "seal_credentials",
     "seal_info",
     "split_hunks",
     "to_dict",
     "unified_diff",
+    "validate_file",
 ]

@@ -3,7 +3,8 @@
 Rules:
 
 1. The ops for one path apply in order, each to the text the one before left.
-   ``original`` is None when the file does not exist.
+   ``original`` is None when the file does not exist, and so is the result once the
+   file is gone.
 2. Text is a list of lines. A line ends at ``"\\n"`` (``"\\r\\n"`` when a ``"\\r"`` comes
    before it); the last line may have no end. The file's style is its most common line end
    (``"\\n"`` on a tie or when it has none).
@@ -28,7 +29,11 @@ Rules:
 
 5. Lines outside the matched run keep their own ends; new lines take the file's style; the
    file ends with a newline exactly when it did before.
-6. Error messages name the path and the first non-blank find line (cut to 80 characters),
+6. ``DeleteFile`` removes the file: the text becomes None. ``MoveFile`` is seen from its
+   source only: the file leaves this path, so the text becomes None too. (Carrying the
+   text to ``to`` touches a second path; ``build_files`` does that.) Both need the file
+   to exist, like an edit; a ``WriteFile`` after them creates the file anew.
+7. Error messages name the path and the first non-blank find line (cut to 80 characters),
    never other text of the file.
 """
 
@@ -38,7 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ._changes import EditFile, FileOp, WriteFile
+from ._changes import DeleteFile, EditFile, FileOp, MoveFile, WriteFile
 from ._errors import EditAmbiguousError, EditNotFoundError
 
 MatchStrategy = Literal["exact", "whitespace"]
@@ -73,18 +78,20 @@ class EditMatch:
         return self.start + 1
 
 
-def apply_ops(original: str | None, ops: Sequence[FileOp]) -> str:
+def apply_ops(original: str | None, ops: Sequence[FileOp]) -> str | None:
     """Apply the ops for one path to that file's text.
 
     Args:
         original: the file's current text, or None when it does not exist.
-        ops: one or more ops, all for the same path, in the order the reply gave them.
+        ops: one or more ops, all for the same path (a move's source), in the order the
+            reply gave them.
 
     Returns:
-        The file's new text.
+        The file's new text, or None when it was deleted or moved away (rule 6).
 
     Raises:
-        EditNotFoundError: an edit's find is not in the text, or the file does not exist.
+        EditNotFoundError: an edit's find is not in the text, or the file to edit, delete
+            or move does not exist.
         EditAmbiguousError: an edit's find matches more than one place.
         ValueError: ``ops`` is empty or names more than one path.
     """
@@ -94,8 +101,8 @@ def apply_ops(original: str | None, ops: Sequence[FileOp]) -> str:
     for op in ops:
         if op.path != path:
             raise ValueError(f"apply_ops got ops for {path} and {op.path}; give one path at a time")
-    text = _apply(original, ops[0])
-    for op in ops[1:]:
+    text = original
+    for op in ops:
         text = _apply(text, op)
     return text
 
@@ -141,11 +148,23 @@ def match_edit(text: str, op: EditFile) -> EditMatch:
 # -- internals --------------------------------------------------------------------------------
 
 
-def _apply(text: str | None, op: FileOp) -> str:
+def _apply(text: str | None, op: FileOp) -> str | None:
     if isinstance(op, WriteFile):
         return _write(text, op.content)
     if text is None:
-        raise EditNotFoundError(f"cannot edit {op.path}: the file does not exist", path=op.path)
+        verb = {EditFile: "edit", MoveFile: "move", DeleteFile: "delete"}[type(op)]
+        raise EditNotFoundError(f"cannot {verb} {op.path}: the file does not exist", path=op.path)
+    if isinstance(op, EditFile):
+        return _apply_edit(text, op)[0]
+    return None  # deleted, or moved away (rule 6)
+
+
+def _apply_edit(text: str, op: EditFile) -> tuple[str, EditMatch, int]:
+    """The text with the edit applied, where it matched, and how many lines replaced the run.
+
+    The lines that replaced the run are lines ``match.start`` up to ``match.start`` plus
+    that count, in the new text.
+    """
     match = match_edit(text, op)
     bodies, ends = _split(text)
     new = [_reindent(line, match.indent, match.dedent) for line in _op_lines(op.replace)]
@@ -154,7 +173,7 @@ def _apply(text: str | None, op: FileOp) -> str:
     ends[match.start : match.stop] = [style] * len(new)
     if ends and not text.endswith("\n"):
         ends[-1] = ""
-    return "".join(body + end for body, end in zip(bodies, ends, strict=True))
+    return "".join(body + end for body, end in zip(bodies, ends, strict=True)), match, len(new)
 
 
 def _write(text: str | None, content: str) -> str:

@@ -45,6 +45,7 @@ class ErrorCode(StrEnum):
     PROVIDER_ERROR = "provider_error"
     UNSAFE_PATH = "unsafe_path"
     EDIT_FAILED = "edit_failed"
+    CONTEXT_TOO_LARGE = "context_too_large"
     STREAM_GONE = "stream_gone"
     INTERNAL = "internal"
 

@@ -104,6 +104,8 @@ class StartStream(Message):
             raise ValueError(f"mode must be one of {', '.join(STREAM_MODES)}")
         if len(self.prompt) > MAX_PROMPT_CHARS:
             raise ValueError(f"prompt is longer than {MAX_PROMPT_CHARS} characters")
+        if "\x00" in self.prompt:  # no text column of PostgreSQL can hold it
+            raise ValueError("prompt must not contain NUL characters")
         if self.mode != "continue" and not self.prompt.strip():
             raise ValueError("prompt must not be empty")
 
@@ -209,7 +211,7 @@ class ChangeEvent(StreamEvent):
     TYPE: ClassVar[str] = "change"
     change_id: str = ""
     path: str = ""
-    op: str = ""  # "write" or "edit"
+    op: str = ""  # "write", "edit", "move" or "delete"
     status: str = "pending"  # "pending" or "failed"
     detail: str = ""
 

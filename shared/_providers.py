@@ -71,6 +71,9 @@ DEFAULT_MODELS: dict[str, str] = {
 }
 
 
+_MAX_MODEL_CHARS = 200
+
+
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
     provider: str
@@ -84,7 +87,14 @@ class ModelSpec:
             PlancastError: with code ``invalid_request`` for an unknown provider
                 or a missing model name.
         """
-        provider, sep, name = text.strip().partition("/")
+        text = text.strip()
+        if len(text) > _MAX_MODEL_CHARS or not text.isprintable():
+            # Stored with every stream and usage row, in a column of this width.
+            raise PlancastError(
+                f"a model name has at most {_MAX_MODEL_CHARS} printable characters",
+                code=ErrorCode.INVALID_REQUEST,
+            )
+        provider, sep, name = text.partition("/")
         if not sep or not name:
             # The value is not repeated: a mistyped model can be a pasted key.
             raise PlancastError(

@@ -15,6 +15,9 @@ The model is told to write its changes as blocks between prose::
     </pc:replace>
     </pc:edit>
 
+    <pc:move path="src/old.py" to="src/new.py" />
+    <pc:delete path="src/unused.py" />
+
 ``ReplyParser`` is sans-I/O, like h11: ``feed()`` it text as the reply streams in, get
 events back, call ``finish()`` once the reply is complete.
 
@@ -28,13 +31,17 @@ Rules:
    line longer than ``MAX_TAG_LINE_CHARS`` is never a tag, and a tag written inside a
    sentence is not a tag.
 3. Outside blocks, ``<pc:file path="...">`` and ``<pc:edit path="...">`` open a block,
-   even inside a markdown fence of the prose; every other line is prose. A line that
-   begins like an opening tag but is not well formed, and any closing or inner tag, is a
+   and the self-closing ``<pc:move path="..." to="..." />`` and ``<pc:delete path="..." />``
+   are a whole op each (a ``MoveFile`` or a ``DeleteFile``), even inside a markdown fence
+   of the prose; every other line is prose. Attributes are double-quoted and in that
+   order. A line that begins like one of these tags but is not well formed (a move or a
+   delete that does not close itself included), and any closing or inner tag, is a
    problem there.
 4. In a ``pc:file`` block, and in a ``pc:find`` or ``pc:replace`` body, every line up to
    the matching closing tag is content: other tags there are content too.
 5. In a ``pc:edit`` block, between pairs, ``<pc:find>`` starts a pair and ``</pc:edit>``
-   closes the block; other tags are problems and other lines are ignored. A pair is
+   closes the block; an opening, move or delete tag closes it too (see rule 7); other tags
+   are problems and other lines are ignored. A pair is
    ``<pc:find>`` ... ``</pc:find>`` then ``<pc:replace>`` ... ``</pc:replace>``, and
    becomes one ``EditFile`` op.
 6. A content text is its lines joined with ``"\\n"`` plus a final ``"\\n"`` (``""`` when
@@ -45,8 +52,10 @@ Rules:
 
    - a block whose opening tag is malformed or names an unsafe path is read up to its
      closing tag and dropped;
-   - an opening tag between the pairs of an edit closes that edit (``</pc:edit>`` was
-     missing) and opens the new block;
+   - a move or delete tag that is malformed, names an unsafe path, or moves a file onto
+     itself is dropped;
+   - an opening, move or delete tag between the pairs of an edit closes that edit
+     (``</pc:edit>`` was missing), then is read as outside blocks;
    - a pair whose find is empty (or blank), or which has no ``<pc:replace>``, is dropped;
      the other pairs of its edit stand;
    - a stray closing or inner tag is ignored;
@@ -68,8 +77,8 @@ from dataclasses import dataclass
 from enum import Enum, auto
 from typing import Literal, NamedTuple
 
-from ._changes import EditFile, FileOp, WriteFile
-from ._errors import UnsafePathError
+from ._changes import DeleteFile, EditFile, FileOp, MoveFile, WriteFile
+from ._errors import ReplyFormatError, UnsafePathError
 from ._paths import check_relative_path
 
 DEFAULT_MAX_BLOCK_CHARS = 4 * 1024 * 1024
@@ -80,6 +89,7 @@ MAX_TAG_LINE_CHARS = 8192
 
 BlockKind = Literal["file", "edit"]
 _BLOCK_KINDS: tuple[str, ...] = ("file", "edit")
+_OP_KINDS: tuple[str, ...] = ("move", "delete")  # one-line ops: self-closing tags
 
 
 def _check_line(line: int) -> None:
@@ -109,8 +119,8 @@ class BlockOpened:
 class OpParsed:
     """A file op is complete.
 
-    ``line`` is the reply line of the ``<pc:file>`` tag, or of the ``<pc:find>`` tag
-    that starts the pair.
+    ``line`` is the reply line of the ``<pc:file>`` tag, of the ``<pc:find>`` tag that
+    starts the pair, or of the ``<pc:move>`` or ``<pc:delete>`` tag.
     """
 
     op: FileOp
@@ -145,22 +155,35 @@ ReplyEvent = BlockOpened | OpParsed | ParseProblem
 
 
 class _Tag(NamedTuple):
-    name: str  # "file", "edit", "find" or "replace"
+    name: str  # "file", "edit", "find", "replace", "move" or "delete"
     closing: bool = False
-    # The raw path of a well-formed opening file/edit tag; None on a malformed one.
+    # The raw path of a well-formed opening file/edit tag or move/delete tag; None on a
+    # malformed one. ``to`` is a well-formed move's destination.
     path: str | None = None
+    to: str | None = None
 
     @property
     def opens_block(self) -> bool:
         return not self.closing and self.name in _BLOCK_KINDS
+
+    @property
+    def is_op(self) -> bool:
+        return not self.closing and self.name in _OP_KINDS
+
+    @property
+    def starts_something(self) -> bool:
+        """An opening or op tag: what ends an edit whose ``</pc:edit>`` is missing."""
+        return self.opens_block or self.is_op
 
     def __str__(self) -> str:
         return f"<{'/' if self.closing else ''}pc:{self.name}>"
 
 
 _OPEN_TAG = re.compile(r'<pc:(file|edit)\s+path\s*=\s*"([^"]*)"\s*>')
-_BARE_TAG = re.compile(r"<(/?)pc:(file|edit|find|replace)\s*>")
-_OPEN_LIKE = re.compile(r"<pc:(file|edit)(?=[\s>/]|$)")
+_MOVE_TAG = re.compile(r'<pc:move\s+path\s*=\s*"([^"]*)"\s+to\s*=\s*"([^"]*)"\s*/>')
+_DELETE_TAG = re.compile(r'<pc:delete\s+path\s*=\s*"([^"]*)"\s*/>')
+_BARE_TAG = re.compile(r"<(/?)pc:(file|edit|find|replace|move|delete)\s*>")
+_OPEN_LIKE = re.compile(r"<pc:(file|edit|move|delete)(?=[\s>/]|$)")
 
 
 def _classify(text: str) -> _Tag | None:
@@ -169,6 +192,10 @@ def _classify(text: str) -> _Tag | None:
         return None
     if m := _OPEN_TAG.fullmatch(text):
         return _Tag(m[1], path=m[2])
+    if m := _MOVE_TAG.fullmatch(text):
+        return _Tag("move", path=m[1], to=m[2])
+    if m := _DELETE_TAG.fullmatch(text):
+        return _Tag("delete", path=m[1])
     if m := _BARE_TAG.fullmatch(text):  # <pc:file> without a path is malformed
         return _Tag(m[2], closing=bool(m[1]))
     if m := _OPEN_LIKE.match(text):
@@ -366,12 +393,14 @@ class ReplyParser:
         elif state is _State.OUTSIDE:
             if tag.opens_block:
                 self._open_block(tag, events)
+            elif tag.is_op:
+                self._one_line_op(tag, events)
             else:
                 self._problem(events, self._line, f"line {self._line}: {tag} outside any block")
         elif state is _State.AFTER_FIND:
             if tag == _REPLACE:
                 self._state = _State.REPLACE
-            elif tag.opens_block or tag in (_FIND, _CLOSE_EDIT):
+            elif tag.starts_something or tag in (_FIND, _CLOSE_EDIT):
                 self._missing_replace(events)
                 self._on_line(text, raw_chars, tag, events)  # again, between pairs
             else:
@@ -380,7 +409,7 @@ class ReplyParser:
             self._start_pair()
         elif tag == _CLOSE_EDIT:
             self._close_edit(events)
-        elif tag.opens_block:
+        elif tag.starts_something:
             self._problem(
                 events,
                 self._line,
@@ -388,7 +417,7 @@ class ReplyParser:
                 "which ends there (its </pc:edit> is missing)",
             )
             self._close_edit(events)
-            self._open_block(tag, events)
+            self._on_line(text, raw_chars, tag, events)  # again, outside blocks
         else:
             self._stray_in_edit(tag, events)
 
@@ -427,6 +456,29 @@ class ReplyParser:
         self._state = _State.FILE if kind == "file" else _State.EDIT
         self._reset_op()
         self._pairs = 0
+
+    def _one_line_op(self, tag: _Tag, events: list[ReplyEvent]) -> None:
+        line = self._line
+        if tag.name == "move":
+            expected = '<pc:move path="old/path" to="new/path" />'
+        else:
+            expected = '<pc:delete path="relative/path" />'
+        if tag.path is None:
+            message = f"line {line}: malformed {tag} tag, expected {expected}; it is skipped"
+            events.append(ParseProblem(message, line))
+            return
+        safe: str | None = None
+        try:
+            safe = check_relative_path(tag.path)
+            if tag.to is None:
+                op: FileOp = DeleteFile(safe)
+            else:
+                op = MoveFile(safe, tag.to)
+        except (UnsafePathError, ReplyFormatError) as exc:
+            message = f"line {line}: {tag} refused: {exc.message}; it is skipped"
+            events.append(ParseProblem(message, line, safe))
+            return
+        events.append(OpParsed(op, line))
 
     def _reset_op(self) -> None:
         self._lines = []

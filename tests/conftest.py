@@ -3,6 +3,10 @@
 Every test runs in a clean environment: no provider key, server URL or token of
 the developer's leaks in, and HOME and the XDG folders point into a temp folder,
 so nothing reads or writes the real user's files (like httpx's clean_environ).
+
+The database backend is chosen for the whole session by ``PLANCAST_TEST_DB`` (``tests/pg.py``):
+on PostgreSQL each test's databases are dropped when it ends, the tests marked ``sqlite_only``
+are deselected, and the cluster is removed when the session ends, whatever happened.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import pg
 from tests.emulator.fixtures import emulator, emulator_server  # noqa: F401
 
 _LEAKY_PREFIXES = ("PLANCAST_", "OPENAI_", "ANTHROPIC_", "AZURE_OPENAI_", "OLLAMA_", "GIT_")
@@ -42,3 +47,41 @@ def clean_environ(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def pytest_report_header() -> str:
+    return f"plancast database backend: {pg.BACKEND} ({pg.ENV})"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, deselect the tests of SQLite itself (marked ``sqlite_only``).
+
+    Deselected, not skipped: they are not missing work on this backend, they do not apply.
+    """
+    if not pg.POSTGRESQL:
+        return
+    dropped = [item for item in items if item.get_closest_marker("sqlite_only") is not None]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item.get_closest_marker("sqlite_only") is None]
+
+
+def pytest_sessionfinish() -> None:
+    # Even after failures or Ctrl-C; a session killed outright leaves its cluster to the next
+    # one, which removes it (tests/pg.py).
+    pg.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def drop_test_databases(request: pytest.FixtureRequest) -> Iterator[None]:
+    """On PostgreSQL, drop the databases made for the test's data folders once it has ended.
+
+    Autouse fixtures are set up first and torn down last, so the servers that used them
+    (fixtures or the test itself) have stopped by then.
+    """
+    if not pg.POSTGRESQL:
+        yield
+        return
+    tmp_path: Path = request.getfixturevalue("tmp_path")
+    yield
+    pg.drop_under(tmp_path)

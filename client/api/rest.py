@@ -1,9 +1,16 @@
-"""The REST half of the API client (JSON over HTTP, via httpx)."""
+"""The REST half of the API client (JSON over HTTP, via httpx).
+
+A plan's context, conversation, changes, versions and streams belong to one of its branches.
+Every request under ``/plans/{plan_id}`` carries ``?branch=`` as ``branch_for(plan_id)`` says
+(the branch the user checked out), unless the caller names one: one place, so that no command
+can forget it.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from plancast.client.api.errors import ServerUnavailable, error_from_payload
@@ -13,8 +20,16 @@ ATTEMPTS = 3
 
 
 class RestClient:
-    def __init__(self, config: ClientConfig, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        timeout: float = 30.0,
+        branch_for: Callable[[str], str | None] | None = None,
+    ) -> None:
         import httpx  # imported here so that `plancast --help` stays fast
+
+        self._branch_for = branch_for
 
         headers = {"Authorization": f"Bearer {config.token}"} if config.token else {}
         self._config = config
@@ -50,6 +65,7 @@ class RestClient:
             ServerUnavailable: nothing answers at the server URL.
             ApiError: the server answered with an error.
         """
+        self._add_branch(path, kwargs)
         if method != "GET":
             headers = dict(kwargs.pop("headers", None) or {})
             headers.setdefault("Idempotency-Key", uuid.uuid4().hex)
@@ -72,8 +88,21 @@ class RestClient:
             raise error_from_payload(payload, response.status_code)
         return payload
 
+    def _add_branch(self, path: str, kwargs: dict[str, Any]) -> None:
+        if self._branch_for is None or not path.startswith("/plans/"):
+            return
+        plan_id = path[len("/plans/") :].split("/", 1)[0]
+        branch = self._branch_for(plan_id)
+        if branch is not None:
+            params = dict(kwargs.get("params") or {})
+            params.setdefault("branch", branch)
+            kwargs["params"] = params
+
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=params or None)
 
     def post(self, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
         return self.request("POST", path, json=body or {}, params=params or None)
+
+    def delete(self, path: str, **params: Any) -> Any:
+        return self.request("DELETE", path, params=params or None)

@@ -2,17 +2,24 @@
 
 The walk is pure: it asks a callback about each hunk and returns what was taken. Showing the
 hunk, reading the key, writing the files and telling the server belong to the caller
-(``commands/changes.py``).
+(``commands/changes.py``). ``apply --review`` writes the hunks taken; ``reject --review`` asks
+the same walk which hunks to drop, so there a hunk taken is a hunk rejected, and the file
+keeps the others (``FileReview.kept_text``).
 
 Rules:
 
 1. Files are reviewed in the order ``compute`` gives them, and only those whose ops apply
    (``FileResult.ok``). A file's hunks are ``split_hunks(old, new)``: the ones ``diff``
    shows; a file the change creates is one hunk.
-2. The answers: ``y`` takes the hunk, ``n`` skips it, ``a`` takes it and the rest of its
+2. Some changes cannot be split: a file deleted, and files that changes tie together
+   (``FileResult.together``: a move's source and destination, and what later changes touch
+   with them). Each such unit is one question, answered for all its files at once, so that a
+   move is never half done (a copy left behind, or a file gone without its new home). Its one
+   step is ``whole``; its files beyond the first are ``tied``.
+3. The answers: ``y`` takes the hunk, ``n`` skips it, ``a`` takes it and the rest of its
    file, ``d`` skips it and the rest of its file, ``q`` stops: that hunk and every one after
    it, in every file, is not taken.
-3. A file's status when the walk ends:
+4. A file's status when the walk ends:
 
    - ``applied``: every hunk taken (or it has none: its ops change nothing);
    - ``partial``: some hunks taken; it is written with only those, and its changes are
@@ -36,6 +43,9 @@ Answer = Literal["y", "n", "a", "d", "q"]
 Status = Literal["applied", "partial", "rejected", "pending"]
 ANSWERS: tuple[Answer, ...] = ("y", "n", "a", "d", "q")
 
+WHOLE = Hunk("", ((0, 0, ()),))
+"""The one step of a unit that is taken or left whole (rule 2); the caller shows its files."""
+
 
 @dataclass(frozen=True, slots=True)
 class HunkStep:
@@ -47,21 +57,28 @@ class HunkStep:
     hunks: int
     file_number: int
     files: int
+    tied: tuple[FileResult, ...] = ()
 
     @property
     def path(self) -> str:
         return self.result.path
 
+    @property
+    def whole(self) -> bool:
+        """The step stands for the whole unit (rule 2), not for one hunk of a text."""
+        return self.hunk is WHOLE
+
 
 @dataclass(slots=True)
 class FileReview:
-    """What the walk decided for one file."""
+    """What the walk decided for one file, or one unit of files tied together (rule 2)."""
 
     result: FileResult
     hunks: tuple[Hunk, ...]
     taken: list[Hunk] = field(default_factory=list)
     answered: int = 0
     reached: bool = False
+    tied: tuple[FileResult, ...] = ()
 
     @property
     def status(self) -> Status:
@@ -74,13 +91,55 @@ class FileReview:
         return "rejected" if self.answered == len(self.hunks) else "pending"
 
     @property
+    def whole(self) -> bool:
+        return self.hunks == (WHOLE,)
+
+    @property
+    def results(self) -> tuple[FileResult, ...]:
+        """Every file of the unit, the first one first."""
+        return (self.result, *self.tied)
+
+    @property
+    def change_ids(self) -> list[str]:
+        """The changes of every file of the unit, each once, in order."""
+        return list(dict.fromkeys(cid for r in self.results for cid in r.change_ids))
+
+    @property
     def skipped(self) -> int:
         """How many of its hunks are not taken."""
         return len(self.hunks) - len(self.taken)
 
-    def to_write(self) -> FileResult:
-        """The file's result with only the hunks taken (for ``write_all``)."""
-        return replace(self.result, new=apply_hunks(self.result.old, self.taken))
+    def to_write(self) -> list[FileResult]:
+        """The files with only the hunks taken (for ``write_all``); a whole unit as it is."""
+        if self.whole:
+            return list(self.results) if self.taken else []
+        return [replace(self.result, new=apply_hunks(self.result.old, self.taken))]
+
+    def kept_text(self) -> str | None:
+        """The file with only the hunks *not* taken (``reject --review``: the ones kept)."""
+        taken = {id(h) for h in self.taken}
+        return apply_hunks(self.result.old, [h for h in self.hunks if id(h) not in taken])
+
+
+def units(results: Sequence[FileResult]) -> list[FileReview]:
+    """The units the walk asks about, in order (rules 1 and 2), before any answer."""
+    ok = [r for r in results if r.ok]
+    by_path = {r.path: r for r in ok}
+    seen: set[str] = set()
+    found = []
+    for result in ok:
+        if result.path in seen:
+            continue
+        tied_paths = [p for p in result.together if p != result.path and p in by_path]
+        group = [result, *(by_path[p] for p in tied_paths if p not in seen)]
+        seen.update(r.path for r in group)
+        first, *tied = group
+        if tied or first.new is None:
+            hunks: tuple[Hunk, ...] = (WHOLE,) if any(r.new != r.old for r in group) else ()
+            found.append(FileReview(first, hunks, tied=tuple(tied)))
+        else:
+            found.append(FileReview(first, split_hunks(first.old, first.new)))
+    return found
 
 
 def walk(results: Sequence[FileResult], ask: Callable[[HunkStep], Answer]) -> list[FileReview]:
@@ -88,22 +147,26 @@ def walk(results: Sequence[FileResult], ask: Callable[[HunkStep], Answer]) -> li
 
     Args:
         results: the files as ``compute`` gave them; those with an error are left out.
-        ask: shows a hunk and returns the user's answer (rule 2).
+        ask: shows a hunk and returns the user's answer (rule 3).
 
     Returns:
-        One ``FileReview`` for each file that applies, in the same order.
+        One ``FileReview`` for each unit (rule 2), in the same order.
 
     Raises:
         ValueError: ``ask`` returned something that is not an answer.
     """
-    reviews = [
-        FileReview(r, split_hunks(r.old, r.new)) for r in results if r.ok and r.new is not None
-    ]
+    reviews = units(results)
     for file_number, review in enumerate(reviews, start=1):
         review.reached = True
         for index, hunk in enumerate(review.hunks):
             step = HunkStep(
-                review.result, hunk, index + 1, len(review.hunks), file_number, len(reviews)
+                review.result,
+                hunk,
+                index + 1,
+                len(review.hunks),
+                file_number,
+                len(reviews),
+                review.tied,
             )
             answer = ask(step)
             if answer not in ANSWERS:

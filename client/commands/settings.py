@@ -55,7 +55,7 @@ def config(session: Session, args: argparse.Namespace) -> int:
             raise config_error("name the setting: `plancast config KEY VALUE`")
         if args.unset and args.value is not None:
             raise config_error("--unset takes a setting, not a value")
-        return _store(session, args.key, None if args.unset else args.value)
+        return store_setting(session, args.key, None if args.unset else args.value)
     settings = session.settings
     if args.key is not None:
         if args.json:
@@ -87,7 +87,8 @@ def config(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
-def _store(session: Session, key: str, text: str | None) -> int:
+def store_setting(session: Session, key: str, text: str | None) -> int:
+    """Write (or, with ``None``, remove) one setting in the config file, and say so."""
     import os
 
     from plancast.client.config import (

@@ -19,7 +19,7 @@ from typing import Any
 
 from plancast.client.api.errors import ConnectionLost, ServerUnavailable
 from plancast.client.api.stream import StreamConnection
-from plancast.client.credentials import choose_model, credentials_for
+from plancast.client.credentials import credentials_for
 from plancast.client.session import Session
 from plancast.client.ui.render import StreamRenderer
 from plancast.shared import (
@@ -28,6 +28,7 @@ from plancast.shared import (
     ErrorCode,
     ModelSpec,
     PlancastError,
+    PlanModels,
     ProviderCredentials,
     Snapshot,
     Started,
@@ -85,19 +86,22 @@ def _prompt(args: argparse.Namespace) -> str:
 
 
 def run_stream(session: Session, args: argparse.Namespace) -> int:
+    from plancast.client.commands.models import resolve_for_stream
+
     prompt = _prompt(args)
-    model = choose_model(args.model)
-    creds = [credentials_for(model)]  # a missing key stops us here, before any work
+    explicit = ModelSpec.parse(args.model) if args.model else None
+    resolved = resolve_for_stream(session, explicit, getattr(args, "default_model", None))
+    model = resolved.roles["planner"].model
     fallback_name = args.fallback_model or os.environ.get("PLANCAST_FALLBACK_MODEL")
     fallback = ModelSpec.parse(fallback_name) if fallback_name else None
-    if fallback is not None and fallback.provider != model.provider:
-        creds.append(credentials_for(fallback))
+    creds = _credentials(resolved, fallback)  # a missing key stops us here, before any work
     from plancast.client.commands.context import warn_if_stale
 
     warn_if_stale(session)  # stale loaded files: one warning line, or PLANCAST_AUTO_UPDATE=1
     fields = {
         "request_id": secrets.token_hex(12),
         "plan_id": session.plan_id,
+        "branch": session.branch,
         "mode": args.mode,
         "prompt": prompt,
         "model": str(model),
@@ -114,6 +118,35 @@ def run_stream(session: Session, args: argparse.Namespace) -> int:
     session.output.note(f"stream {started.stream_id} · {model}")
     end = watch(session, started.stream_id)
     return 0 if end is None or end.status == "finished" else 1
+
+
+def _credentials(resolved: PlanModels, fallback: ModelSpec | None) -> list[ProviderCredentials]:
+    """One set of credentials per provider any role of the stream may call.
+
+    A missing key is named with the roles that need it, since a pack can put a role on
+    another provider than the planner's.
+    """
+    models = {role: m.model for role, m in resolved.roles.items()}
+    if resolved.large_context is not None:
+        models["large_context"] = resolved.large_context.model
+    if fallback is not None:
+        models["fallback"] = fallback
+    out: dict[str, ProviderCredentials] = {}
+    for role, model in models.items():
+        if model.provider in out:
+            continue
+        try:
+            out[model.provider] = credentials_for(model)
+        except PlancastError as exc:
+            if role == "planner":
+                raise
+            roles = [r for r, m in models.items() if m.provider == model.provider]
+            raise PlancastError(
+                f"this plan's {', '.join(roles)} use{'s' if len(roles) == 1 else ''} {model}: "
+                + exc.message,
+                code=exc.code,
+            ) from None
+    return list(out.values())
 
 
 def _start(

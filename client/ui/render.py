@@ -86,6 +86,7 @@ class StreamRenderer:
         self.out: Output = session.output
         self.view = ReplyView()
         self.changes: list[ChangeEvent] = []
+        self.failed: dict[str, ChangeEvent] = {}  # a change is sent again when its build fails
         self.status = StreamStatus(started=clock())
         self.mode: Mode = mode or choose_mode(self.out, _markdown_setting(session))
         self._clock = clock
@@ -123,8 +124,12 @@ class StreamRenderer:
                 self.status.on_text(event.text)
                 self._pieces(self.view.feed_pieces(event.text))
             elif isinstance(event, ChangeEvent):
-                self.changes.append(event)
-                self.status.changes += 1
+                if event.status == "failed":
+                    self.failed[event.change_id] = event
+                    self.status.changes -= 1
+                else:
+                    self.changes.append(event)
+                    self.status.changes += 1
             elif isinstance(event, Status):
                 self.status.on_stage(event.stage, event.detail)
                 if event.stage == "problem":
@@ -295,9 +300,12 @@ class StreamRenderer:
             )
         else:
             out.error(end.error_message or f"the stream {end.status}")
-        if self.changes:
-            paths = sorted({c.path for c in self.changes})
-            out.line(f"{len(self.changes)} pending change(s) to {len(paths)} file(s):", "bold")
+        for change in self.failed.values():
+            out.error(f"not buildable, never applied: {change.path}: {change.detail}")
+        pending = [c for c in self.changes if c.change_id not in self.failed]
+        if pending:
+            paths = sorted({c.path for c in pending})
+            out.line(f"{len(pending)} pending change(s) to {len(paths)} file(s):", "bold")
             for path in paths:
                 out.line(f"  {path}")
             out.line("review with `plancast diff`, then `plancast apply` or `plancast reject`")

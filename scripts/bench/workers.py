@@ -14,8 +14,14 @@ on loopback, and measures, next to the targets from the issue:
 3. **Private memory per active worker.** USS (Private_Clean + Private_Dirty from
    ``/proc/PID/smaps_rollup``) and PSS of a worker in the middle of a stream; the fork server's
    RSS for scale (the workers share its pages copy-on-write).
+4. **Worker CPU per delta.** ``--cpu-streams`` workers at once (50 by default) each stream a
+   reply at ``--cpu-rate`` chunks a second (5), as the per-event latency measure of
+   ``streams.py`` does; the CPU time the workers spend (``/proc/PID/schedstat``, the time on a
+   CPU) between every stream's 5th and the first stream's 45th delta, per delta: what one model
+   chunk costs in its worker when the worker sleeps between chunks, the case of real streams.
+   The deltas are counted in characters, since a worker may join chunks into one line.
 
-    .venv/bin/python scripts/bench/workers.py [--runs 40] [--starts 100]
+    .venv/bin/python scripts/bench/workers.py [--runs 40] [--starts 100] [--cpu-streams 50]
 """
 
 from __future__ import annotations
@@ -98,6 +104,44 @@ async def worker_ttft(emulator: Emulator, pool: WorkerPool, creds: ProviderCrede
     return first
 
 
+def cpu_ns(pid: int) -> int:
+    """Time on a CPU, all threads of a worker (it has one that matters)."""
+    return sum(
+        int((task / "schedstat").read_text().split()[0])
+        for task in Path(f"/proc/{pid}/task").iterdir()
+    )
+
+
+async def cpu_per_delta(
+    emulator: Emulator, pool: WorkerPool, creds: ProviderCredentials, streams: int, rate: float
+) -> tuple[float, int]:
+    """(worker CPU seconds per delta, deltas in the window) at ``streams`` concurrent streams."""
+    chunks = 50
+    workers = [await opened_worker(pool, creds) for _ in range(streams)]
+    reply = Reply(chunks=tuple(f"w{n:04d} " for n in range(chunks)), trickle=1 / rate)
+    emulator.push(*[reply] * streams)
+    seen = [0] * streams  # chunks (6 characters each) received per stream
+    marks: dict[str, tuple[list[int], int]] = {}
+
+    def mark(name: str) -> None:
+        marks[name] = ([cpu_ns(w.pid) for w in workers], sum(seen))
+
+    async def one(n: int, worker: Worker) -> None:
+        async for out in worker.stream_chat(request()):
+            if isinstance(out, TextDelta):
+                seen[n] += len(out.text) // 6
+                if "start" not in marks and min(seen) >= 5:
+                    mark("start")
+                if "start" in marks and "end" not in marks and seen[n] >= chunks - 5:
+                    mark("end")
+        await worker.close()
+
+    await asyncio.gather(*(one(n, w) for n, w in enumerate(workers)))
+    (before, first), (after, last) = marks["start"], marks["end"]
+    deltas = last - first
+    return sum(b - a for a, b in zip(before, after, strict=True)) / 1e9 / deltas, deltas
+
+
 def memory_kib(pid: int) -> dict[str, int]:
     values: dict[str, int] = {}
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
@@ -111,7 +155,7 @@ async def main(args: argparse.Namespace) -> None:
         creds = ProviderCredentials(
             "openai", api_key="sk-bench-" + os.urandom(8).hex(), base_url=emulator.base_url_openai
         )
-        pool = WorkerPool(idle=args.idle, max_workers=args.idle + 8)
+        pool = WorkerPool(idle=args.idle, max_workers=args.idle + 8 + args.cpu_streams)
         pool.start()
         started = time.perf_counter()
         while len(pool._idle) < args.idle:  # the fork server imports the SDKs once
@@ -166,6 +210,14 @@ async def main(args: argparse.Namespace) -> None:
         pss, rss = sample["Pss"] / 1024, sample["Rss"] / 1024
         print(f"   USS {uss / 1024:.1f} MiB   PSS {pss:.1f} MiB   RSS {rss:.1f} MiB")
         print(f"   (the fork server: RSS {fs['Rss'] / 1024:.1f} MiB, shared copy-on-write)")
+
+        if args.cpu_streams:
+            print(f"\n4. worker CPU per delta, {args.cpu_streams} streams at {args.cpu_rate:g}/s")
+            for _ in range(args.cpu_runs):
+                per, deltas = await cpu_per_delta(
+                    emulator, pool, creds, args.cpu_streams, args.cpu_rate
+                )
+                print(f"   {per * 1e6:.0f} µs per delta ({deltas} deltas)")
         await pool.shutdown()
 
 
@@ -174,4 +226,7 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--starts", type=int, default=100)
     parser.add_argument("--idle", type=int, default=2)
+    parser.add_argument("--cpu-streams", type=int, default=50, help="0: skip measure 4")
+    parser.add_argument("--cpu-rate", type=float, default=5.0, help="chunks a second")
+    parser.add_argument("--cpu-runs", type=int, default=3)
     asyncio.run(main(parser.parse_args()))

@@ -1,15 +1,28 @@
 """Pending changes: the file operations a reply proposed, until applied or rejected.
 
-The server stores operations, not results: the client applies them to the files
-on the user's disk, which the server never reads. A change's status lives in the
-plan version (pending → applied | rejected), so rewinding restores it.
+The server stores operations, and what it could build from them: the client applies
+them to the files on the user's disk, which the server never reads. A change's status
+lives in the plan version, so rewinding restores it.
+
+Rules:
+
+1. Statuses: ``pending`` → ``applied`` | ``rejected``, and ``failed``: the server could not
+   build the change's file (``streams.builds``), so it was never pending.
+2. A change may carry its build: ``result`` (the built file, on the last change of its
+   file's build), ``base_sha256`` (of the text it was built on) and ``build`` (a JSON
+   object: ``status``, ``strategy``, ``attempts``, ``reason`` ...). Changes stored without
+   one (older rows, or a reply recovered after a crash) are built by the client.
+3. ``set_status`` applies only pending changes. It rejects pending ones, and failed ones
+   only when they are named by id: a failed change is kept as a record of what did not
+   land until someone asks for it to go, and "reject everything" means what is pending.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,7 +33,16 @@ from plancast.server.errors import InvalidRequest
 from plancast.server.store.schema import changes
 from plancast.shared import FileOp, op_from_dict, op_to_dict
 
-STATUSES = ("pending", "applied", "rejected")
+STATUSES = ("pending", "applied", "rejected", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeBuild:
+    """What the server built for one change (rule 2)."""
+
+    result: str | None = field(default=None, repr=False)
+    base_sha256: str | None = None
+    build: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +53,9 @@ class Change:
     status: str
     stream_id: str | None
     position: int
+    result: str | None = field(default=None, repr=False)
+    base_sha256: str | None = None
+    build: dict[str, Any] | None = None
 
 
 async def insert_changes(
@@ -41,9 +66,16 @@ async def insert_changes(
     ops: Sequence[FileOp],
     *,
     ids: Sequence[str] | None = None,
+    builds: Sequence[ChangeBuild | None] | None = None,
 ) -> list[str]:
-    """Write change rows; they join the plan only when a version lists them."""
+    """Write change rows; they join the plan only when a version lists them.
+
+    ``builds``, when given, has one entry per op (None: nothing built for it).
+    """
     ids = list(ids) if ids is not None else [new_id("chg") for _ in ops]
+    built = list(builds) if builds is not None else [None] * len(ops)
+    if len(built) != len(ops):
+        raise ValueError("insert_changes needs one build (or None) per op")
     if ops:
         at = now()
         await conn.execute(
@@ -57,24 +89,41 @@ async def insert_changes(
                     "position": n,
                     "path": op.path,
                     "op": json.dumps(op_to_dict(op)),
+                    "result": build.result if build else None,
+                    "base_sha256": build.base_sha256 if build else None,
+                    "build": json.dumps(build.build) if build and build.build else None,
                     "created_at": at,
                 }
-                for n, (cid, op) in enumerate(zip(ids, ops, strict=True))
+                for n, (cid, op, build) in enumerate(zip(ids, ops, built, strict=True))
             ],
         )
     return ids
 
 
 async def list_changes(
-    conn: AsyncConnection, org_id: str, plan_id: str, branch: str, *, status: str | None = "pending"
+    conn: AsyncConnection,
+    org_id: str,
+    plan_id: str,
+    branch: str,
+    *,
+    status: str | tuple[str, ...] | None = "pending",
 ) -> list[Change]:
+    """The branch's changes in plan order: those with ``status`` (one, several, or all)."""
     state = (await versions.head(conn, org_id, plan_id, branch)).state
-    wanted = [(cid, s) for cid, s in state.changes if status is None or s == status]
+    statuses = (status,) if isinstance(status, str) else status
+    wanted = [(cid, s) for cid, s in state.changes if statuses is None or s in statuses]
     if not wanted:
         return []
     rows = await conn.execute(
         select(
-            changes.c.id, changes.c.path, changes.c.op, changes.c.stream_id, changes.c.position
+            changes.c.id,
+            changes.c.path,
+            changes.c.op,
+            changes.c.stream_id,
+            changes.c.position,
+            changes.c.result,
+            changes.c.base_sha256,
+            changes.c.build,
         ).where(changes.c.org_id == org_id, changes.c.id.in_([cid for cid, _ in wanted]))
     )
     by_id = {row[0]: row for row in rows}
@@ -82,7 +131,20 @@ async def list_changes(
     for cid, s in wanted:
         row = by_id.get(cid)
         if row is not None:
-            result.append(Change(cid, row[1], op_from_dict(json.loads(row[2])), s, row[3], row[4]))
+            _, path, op, stream_id, position, built, base, build = row
+            result.append(
+                Change(
+                    cid,
+                    path,
+                    op_from_dict(json.loads(op)),
+                    s,
+                    stream_id,
+                    position,
+                    built,
+                    base,
+                    json.loads(build) if build else None,
+                )
+            )
     return result
 
 
@@ -96,20 +158,28 @@ async def set_status(
     ids: Sequence[str] | None = None,
     paths: Sequence[str] | None = None,
 ) -> list[Change]:
-    """Mark pending changes applied or rejected, chosen by id, by path, or all.
+    """Mark changes applied or rejected, chosen by id, by path, or all (rule 3).
 
     Returns the changes that moved; makes a version only when some did.
     """
     if status not in ("applied", "rejected"):
         raise InvalidRequest("status must be applied or rejected")
-    pending = await list_changes(conn, org_id, plan_id, branch)
+    listed = await list_changes(conn, org_id, plan_id, branch, status=("pending", "failed"))
+    movable = [
+        c
+        for c in listed
+        if c.status == "pending"
+        or (c.status == "failed" and status == "rejected" and ids is not None)
+    ]
     chosen = [
-        c for c in pending if (ids is None or c.id in ids) and (paths is None or c.path in paths)
+        c for c in movable if (ids is None or c.id in ids) and (paths is None or c.path in paths)
     ]
     if ids is not None:
-        unknown = set(ids) - {c.id for c in pending}
+        unknown = set(ids) - {c.id for c in movable}
         if unknown:
-            raise InvalidRequest(f"not pending: {', '.join(sorted(unknown))}")
+            failed = {c.id for c in listed if c.status == "failed"} & unknown
+            hint = " (a change whose build failed can be rejected, not applied)" if failed else ""
+            raise InvalidRequest(f"not pending: {', '.join(sorted(unknown))}{hint}")
     if not chosen:
         return []
     moved = {c.id for c in chosen}

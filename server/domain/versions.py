@@ -6,8 +6,12 @@ Rules:
    plan at that point (context items, messages, changes with their status).
    Nothing in a state is ever edited in place: a change makes a new state.
 2. ``commit`` moves a branch head with a compare-and-set on the old head, so two
-   writers can never both win; the loser retries against the new head.
+   writers can never both win; the loser retries against the new head. A plan's writers
+   also queue on its row lock, so that on PostgreSQL many at once do not starve.
 3. Versions are numbered per plan, 1, 2, 3 …, in the order they were made.
+4. A version is never deleted while its plan lives: a rewind or a deleted branch only moves
+   or drops a name (``head_moves``, ``branches``), so every version stays reachable by its
+   number (``get_version``) and is listed by ``all_versions``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from plancast.server.domain.ids import new_id, now
 from plancast.server.errors import Conflict, NotFound
-from plancast.server.store.schema import branches, versions
+from plancast.server.store.schema import branches, plans, versions
 
 MAX_COMMIT_ATTEMPTS = 5
 
@@ -123,7 +127,10 @@ async def head(conn: AsyncConnection, org_id: str, plan_id: str, branch: str) ->
         )
     ).first()
     if row is None:
-        raise NotFound(f"plan {plan_id!r} has no branch {branch!r}")
+        raise NotFound(
+            f"plan {plan_id!r} has no branch {branch!r}; `plancast branches` lists them, "
+            "`plancast checkout main` goes back to the first"
+        )
     return _version(row)
 
 
@@ -145,6 +152,7 @@ async def commit(
         NotFound: no such plan branch.
         Conflict: the head kept moving (after ``MAX_COMMIT_ATTEMPTS``).
     """
+    await _lock_plan(conn, org_id, plan_id)
     for _ in range(MAX_COMMIT_ATTEMPTS):
         parent = await head(conn, org_id, plan_id, branch)
         number = (
@@ -182,6 +190,23 @@ class _HeadMoved(Exception):
     pass
 
 
+async def _lock_plan(conn: AsyncConnection, org_id: str, plan_id: str) -> None:
+    """Hold the plan's row until the transaction ends, so that its commits queue (Rules 2, 3).
+
+    PostgreSQL runs writers at once: without the lock, N writers on one branch all read the
+    same head, and N writers on any branches the same next number, and all but one retry,
+    again and again. The compare-and-set and the unique number stay the guarantees; the lock
+    only makes the others wait, then read what the first committed (READ COMMITTED). FOR NO
+    KEY UPDATE leaves inserts of the plan's rows (their foreign key checks) free to go on.
+    SQLite renders no lock clause: its writers are serialized by ``BEGIN IMMEDIATE`` already.
+    """
+    await conn.execute(
+        select(plans.c.id)
+        .where(plans.c.org_id == org_id, plans.c.id == plan_id)
+        .with_for_update(key_share=True)
+    )
+
+
 async def _insert(conn: AsyncConnection, org_id: str, plan_id: str, version: Version) -> None:
     await conn.execute(
         versions.insert().values(
@@ -196,6 +221,38 @@ async def _insert(conn: AsyncConnection, org_id: str, plan_id: str, version: Ver
             created_at=version.created_at,
         )
     )
+
+
+async def get_version(conn: AsyncConnection, org_id: str, plan_id: str, ref: str) -> Version:
+    """A version of the plan, by number (``"7"``) or by id.
+
+    Raises:
+        NotFound: the plan has no such version.
+    """
+    if ref.isascii() and ref.isdigit() and len(ref) <= 12:  # longer: no such version anyway
+        where = versions.c.number == int(ref)
+    else:
+        where = versions.c.id == ref
+    row = (
+        await conn.execute(
+            select(*_COLUMNS).where(
+                versions.c.org_id == org_id, versions.c.plan_id == plan_id, where
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"this plan has no version {ref!r}; `plancast log --all` lists them")
+    return _version(row)
+
+
+async def all_versions(conn: AsyncConnection, org_id: str, plan_id: str) -> list[Version]:
+    """Every version of the plan, on a branch or not, oldest first."""
+    rows = await conn.execute(
+        select(*_COLUMNS)
+        .where(versions.c.org_id == org_id, versions.c.plan_id == plan_id)
+        .order_by(versions.c.number)
+    )
+    return [_version(row) for row in rows]
 
 
 async def history(conn: AsyncConnection, org_id: str, plan_id: str, branch: str) -> list[Version]:

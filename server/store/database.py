@@ -2,8 +2,11 @@
 
 SQLite is the zero-set-up default (aiosqlite, WAL, ``secure_delete`` so that a
 deleted value does not linger in free pages). PostgreSQL is selected by a
-``postgresql+asyncpg://`` URL. Either way the schema reaches the database only
-through the Alembic migrations in ``store/migrations``.
+``postgresql+asyncpg://`` URL, for several server replicas on one database. Either
+way the schema reaches the database only through the Alembic migrations in
+``store/migrations``, and the same queries run on both: the atomic guarantees
+(one running stream per branch, head compare-and-set, idempotency keys) come from
+unique indexes and conditional updates, which both enforce under concurrent writers.
 """
 
 from __future__ import annotations
@@ -12,26 +15,100 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from plancast.server.errors import InvalidRequest
 
 logger = logging.getLogger("plancast.server.store")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 0x706C616E63617374  # "plancast": the advisory lock key for migrations
+
+
+POOL_SIZE = 10
+"""PostgreSQL connections a server keeps open. Transactions here are short (no model call runs
+inside one), so a few connections serve many streams; bursts borrow up to ``POOL_OVERFLOW``
+more, and several replicas must stay well under the server's ``max_connections`` (100)."""
+POOL_OVERFLOW = 10
+
+
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",  # the scheme libpq and many hosting services print
+}
+
+
+def storable(text: str) -> str:
+    """``text`` as any database stores it: NUL, which PostgreSQL's text cannot hold, as U+FFFD.
+
+    For text a model wrote (clients' text with a NUL is refused instead): the stream shows and
+    keeps the same reply on either backend.
+    """
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """Create the async engine for ``url``, with SQLite's pragmas set per connection."""
-    is_sqlite = url.startswith("sqlite")
-    kwargs: dict[str, Any] = {}
-    if is_sqlite:
-        kwargs["connect_args"] = {"timeout": 30}
-    engine = create_async_engine(url, **kwargs)
-    if is_sqlite:
+    """Create the async engine for ``url``: SQLite with its pragmas, or PostgreSQL.
+
+    A URL without a driver gets the async one shipped with the ``server`` extra, so the URL a
+    hosting service prints (``postgres://…``) works as it is.
+
+    PostgreSQL runs at READ COMMITTED whatever the server's default: the compare-and-set
+    writes (``versions.commit``, head moves) retry inside their transaction and must then see
+    what the winner committed, which a snapshot (REPEATABLE READ) would hide. Pre-ping, because
+    a pooled connection can be cut by a server restart or a proxy's idle timeout.
+
+    Raises:
+        ValueError: neither a SQLite nor a PostgreSQL URL (the text never repeats the URL,
+            which can hold a password).
+    """
+    parsed = make_url(url)
+    parsed = parsed.set(drivername=_ASYNC_DRIVERS.get(parsed.drivername, parsed.drivername))
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        engine = create_async_engine(parsed, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+    elif backend == "postgresql":
+        engine = create_async_engine(
+            parsed,
+            isolation_level="READ COMMITTED",
+            pool_pre_ping=True,
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
+            pool_timeout=30,
+            connect_args={"server_settings": {"application_name": "plancast-server"}},
+        )
+    else:
+        raise ValueError(
+            "database_url must be sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB, "
+            f"not a {backend!r} URL"
+        )
+    event.listen(engine.sync_engine, "before_cursor_execute", _refuse_nul)
     return engine
+
+
+def _refuse_nul(
+    _conn: Connection,
+    _cursor: Any,
+    _statement: str,
+    parameters: Any,
+    _context: Any,
+    executemany: bool,
+) -> None:
+    """Refuse a statement whose text values hold a NUL, on either backend.
+
+    PostgreSQL's text cannot hold one (SQLite's can): refusing it here, as the client's error,
+    keeps the two backends alike, and comes after every more specific check of the request
+    (an unsafe path is ``unsafe_path``). Text a model wrote was made ``storable`` before.
+    """
+    for row in parameters if executemany else (parameters,):
+        values = row.values() if isinstance(row, dict) else row
+        if any(isinstance(value, str) and "\x00" in value for value in values or ()):
+            raise InvalidRequest("text holding a NUL (\\u0000) character cannot be stored")
 
 
 def _sqlite_begin_immediate(connection: Connection) -> None:
@@ -69,6 +146,11 @@ def _upgrade(connection: Connection) -> str:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
+    if connection.dialect.name == "postgresql":
+        # Replicas starting at once would run the same migration twice; the lock (held to
+        # the end of the transaction, which also holds the DDL) makes the others wait, then
+        # find the database at head. SQLite's BEGIN IMMEDIATE does the same there.
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
     command.upgrade(config, "head")
     revision = MigrationContext.configure(connection).get_current_revision() or "base"
     logger.info("database schema at revision %s", revision)

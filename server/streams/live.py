@@ -37,6 +37,7 @@ class LiveStream:
         self.shutting_down = False  # the server is going away: it ends as "interrupted"
         self.finishing = False  # saving its result: cancelling now would lose it
         self._changed: asyncio.Event | None = None  # made by the first watcher that waits
+        self._ended = False  # set with the End event: every watcher asks at every wake-up
 
     @property
     def last_seq(self) -> int:
@@ -44,11 +45,11 @@ class LiveStream:
 
     @property
     def ended(self) -> bool:
-        return bool(self.events) and isinstance(self.events[-1], End)
+        return self._ended
 
     def emit(self, kind: type[StreamEvent], **fields: Any) -> StreamEvent:
         """Number, encode and publish one event; returns it."""
-        if self.ended:
+        if self._ended:
             raise RuntimeError(f"stream {self.id} already ended")
         event = kind(stream_id=self.id, seq=len(self.events) + 1, **fields)
         try:
@@ -56,6 +57,8 @@ class LiveStream:
         except LocalProtocolError:
             pass  # too large for any frame: each watcher's encode reports it, as before
         self.events.append(event)
+        if isinstance(event, End):
+            self._ended = True
         # Wake the waiting watchers; the next one to wait arms a fresh flag.
         if self._changed is not None:
             self._changed.set()
@@ -78,12 +81,13 @@ class LiveStream:
             yield [self.events[-1]]
             return
         cursor = after
+        events = self.events
         while True:
-            batch = self.events[cursor:]
+            batch = events[cursor:]
             if batch:
                 yield batch
                 cursor += len(batch)
-            if self.ended and cursor >= len(self.events):
+            if self._ended and cursor >= len(events):
                 return
             if not batch:  # wait for the next emit (no await between the check and the wait)
                 if self._changed is None:

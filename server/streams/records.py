@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from plancast.server.domain.ids import now
 from plancast.server.errors import Busy, NotFound
-from plancast.server.store.schema import plans, stream_events, streams
+from plancast.server.store.schema import plans, stream_events, streams, users
 
 LEASE_S = 30.0
 
@@ -109,6 +109,19 @@ async def insert_running(
         ) from None
 
 
+async def lock_user(conn: AsyncConnection, user_id: str) -> None:
+    """Hold the user's row until the transaction ends, so that one user's starts queue.
+
+    A start reads before it writes (is this request id known? is there room for one more
+    stream under the per-user limit?). On PostgreSQL, two starts at once would both read
+    "no" and "yes"; with the lock the second reads what the first committed (READ
+    COMMITTED). SQLite renders no FOR UPDATE: ``BEGIN IMMEDIATE`` serializes writers there.
+    """
+    await conn.execute(
+        select(users.c.id).where(users.c.id == user_id).with_for_update(key_share=True)
+    )
+
+
 async def count_running_for_user(conn: AsyncConnection, user_id: str) -> int:
     found = await conn.scalar(
         select(func.count())
@@ -169,11 +182,13 @@ async def finish(
     last_seq: int,
     error_code: str | None,
     error_message: str | None,
+    commit_message: str | None = None,
 ) -> None:
     await conn.execute(
         streams.update()
         .where(streams.c.id == stream_id)
         .values(
+            commit_message=commit_message,
             status=status,
             last_seq=last_seq,
             error_code=error_code,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -47,6 +48,27 @@ async def http_error(_request: Request, exc: Exception) -> Response:
     return error_response(code, message, exc.status_code)
 
 
+_UNSTORABLE = {
+    "22021",  # character_not_in_repertoire: a NUL in text
+    "22P05",  # untranslatable_character
+    "22001",  # string_data_right_truncation: longer than its column
+}
+"""PostgreSQL's refusals of a value that SQLite would have stored. Inputs are checked before
+they reach the database; this is the net under those checks, so that a value they missed (a
+NUL in an id of the path, say) is the client's error and not an internal one."""
+
+
+async def database_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DBAPIError)
+    if getattr(exc.orig, "sqlstate", None) in _UNSTORABLE:
+        return error_response(
+            ErrorCode.INVALID_REQUEST,
+            "the request holds text the database cannot store (a NUL character, or a value "
+            "longer than its field allows)",
+        )
+    return await unexpected_error(request, exc)
+
+
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     logger.error(
         "unhandled %s on %s %s",
@@ -61,5 +83,6 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {
     PlancastError: plancast_error,
     HTTPException: http_error,
+    DBAPIError: database_error,
     Exception: unexpected_error,
 }

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -86,3 +86,13 @@ async def _claim(db: AsyncEngine, org_id: str, key: str, method: str, path: str)
     if row.status is None:
         raise Conflict("a request with this Idempotency-Key is still running; retry shortly")
     return JSONResponse(json.loads(row.body), status_code=row.status)
+
+
+async def forget_under(conn: AsyncConnection, org_id: str, prefix: str) -> None:
+    """Drop the stored responses of requests to the routes below ``prefix`` (a deleted plan's).
+
+    A stored response can hold the resource's content (a change's text), which must go with it.
+    """
+    await conn.execute(
+        delete(keys).where(keys.c.org_id == org_id, keys.c.path.startswith(prefix, autoescape=True))
+    )

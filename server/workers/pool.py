@@ -37,7 +37,7 @@ from plancast.server.errors import Busy
 from plancast.server.llm import errors as llm_errors
 from plancast.server.llm.calls import RetryPolicy
 from plancast.server.llm.types import ChatRequest, ModelOutput, TextDelta, Usage
-from plancast.server.workers.channel import Channel, ChannelClosed
+from plancast.server.workers.channel import JOIN_CHARS, Channel, ChannelClosed
 from plancast.server.workers.forkserver import ForkServer
 from plancast.shared import ErrorCode, PlancastError
 
@@ -124,15 +124,21 @@ class Worker:
     async def stream_chat(self, request: ChatRequest) -> AsyncIterator[ModelOutput]:
         """One model call in the worker: its output, then the end.
 
+        Each ``TextDelta`` holds the text of one line from the worker (which already joins
+        the deltas the SDK parsed together) and of the delta lines that arrived behind it
+        and wait unread: a server that falls behind a worker catches up in one event, not
+        one per line. In order, and the exact text; usage and the end are never joined.
+
         Raises:
             ProviderError: as classified in the worker (``llm.errors``), or
                 ``provider_error`` when the worker died mid-call.
         """
         self._calls += 1
         call_id = self._calls
+        channel = self._channel
         finished = False
         try:
-            self._channel.send(
+            channel.send(
                 {
                     "t": "chat",
                     "id": call_id,
@@ -142,14 +148,17 @@ class Worker:
                     "max_tokens": request.max_tokens,
                 }
             )
-            await self._channel.drain()
+            await channel.drain()
             while True:
-                message = await self._channel.receive()
+                message = await channel.receive()
                 if message.get("id") != call_id:
                     continue  # the tail of a call abandoned earlier
                 kind = message.get("t")
                 if kind == "delta":
-                    yield TextDelta(str(message["text"]))
+                    text = str(message["text"])
+                    if channel.ready:
+                        text = await self._join_ready(call_id, text)
+                    yield TextDelta(text)
                 elif kind == "usage":
                     yield Usage(int(message["input"]), int(message["output"]))
                 elif kind == "done":
@@ -166,7 +175,21 @@ class Worker:
         finally:
             if not finished:
                 with contextlib.suppress(ChannelClosed):
-                    self._channel.send({"t": "cancel", "id": call_id})
+                    channel.send({"t": "cancel", "id": call_id})
+
+    async def _join_ready(self, call_id: int, text: str) -> str:
+        """``text`` and that of the delta lines of ``call_id`` already read behind it."""
+        parts, size = [text], len(text)
+        while (waiting := self._channel.peek()) is not None:
+            if waiting.get("t") != "delta" or waiting.get("id") != call_id:
+                break  # usage, the end, or another call's line: handled one by one
+            more = str(waiting.get("text"))
+            size += len(more)
+            if size > JOIN_CHARS:
+                break
+            await self._channel.receive()  # the line just looked at: returns it at once
+            parts.append(more)
+        return "".join(parts)
 
     async def close(self, grace_s: float = 2.0) -> None:
         """Ask the worker to exit; kill it if it has not within ``grace_s``."""

@@ -20,7 +20,15 @@ from plancast.client.cli import build_parser
 from plancast.client.ui import keys
 from plancast.client.ui.cli_spec import read_parser
 from plancast.client.ui.output import Output
-from plancast.shared import EditFile, PlancastError, WriteFile, op_to_dict
+from plancast.shared import (
+    DeleteFile,
+    EditFile,
+    FileOp,
+    MoveFile,
+    PlancastError,
+    WriteFile,
+    op_to_dict,
+)
 from tests.client.commands_helpers import PLAN, FakeTerminal, Harness, make_harness
 
 BEFORE = "".join(f"line {n}\n" for n in range(1, 21))
@@ -31,12 +39,13 @@ AFTER = BEFORE.replace(TOP, "TOP\n").replace(BOTTOM, "BOTTOM\n")  # two hunks, f
 class ChangesApi:
     """The server's pending changes: ``apply`` and ``reject`` move the changes named by id."""
 
-    def __init__(self, *ops: WriteFile | EditFile) -> None:
+    def __init__(self, *ops: FileOp) -> None:
         self.pending = [
             {"id": f"chg_{n}", "path": op.path, "op": op_to_dict(op)} for n, op in enumerate(ops)
         ]
         self.applied: list[str] = []
         self.rejected: list[str] = []
+        self.kept: dict[str, str] = {}  # reject-hunks: the text of each file sent back
 
     def get(self, path: str, **params: Any) -> Any:
         assert path == f"/plans/{PLAN}/changes", path
@@ -46,6 +55,16 @@ class ChangesApi:
         ids = list((body or {})["ids"])
         moved = [c for c in self.pending if c["id"] in ids]
         assert len(moved) == len(ids), "not pending"
+        if path == f"/plans/{PLAN}/changes/reject-hunks":  # as server/domain/review.py does
+            assert body is not None and {c["path"] for c in moved} == {body["path"]}
+            self.kept[body["path"]] = body["content"]
+            self.rejected += ids
+            at = self.pending.index(moved[0])
+            added = {"id": f"chg_kept_{len(self.kept)}", "path": body["path"]}
+            added["op"] = op_to_dict(WriteFile(body["path"], body["content"]))
+            self.pending.insert(at, added)
+            self.pending = [c for c in self.pending if c["id"] not in ids]
+            return {"rejected": moved, "added": added, "version": 9}
         self.pending = [c for c in self.pending if c["id"] not in ids]
         if path == f"/plans/{PLAN}/changes/apply":
             self.applied += ids
@@ -64,7 +83,7 @@ def h(tmp_path: Path) -> Harness:
 
 
 def review(
-    h: Harness, monkeypatch: pytest.MonkeyPatch, answers: str, *ops: WriteFile | EditFile
+    h: Harness, monkeypatch: pytest.MonkeyPatch, answers: str, *ops: FileOp
 ) -> tuple[ChangesApi, int]:
     """Run ``plancast apply --review`` with ``answers`` on stdin: the fake server, the code."""
     api = ChangesApi(*ops)
@@ -252,7 +271,7 @@ def test_at_a_terminal_each_hunk_is_a_one_key_question(
 def test_a_failed_write_puts_every_file_back_and_marks_nothing(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(target: Path, text: str) -> None:
+    def broken(target: Path, text: str, **kwargs: Any) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(changeset, "_write_atomic", broken)
@@ -266,6 +285,165 @@ def test_review_is_an_option_of_apply_for_every_completion() -> None:
     apply = read_parser(build_parser()).commands["apply"]
     option = apply.option("--review")
     assert option is not None and not option.takes_value and "hunk" in option.help
+
+
+def moves_and_deletes(h: Harness) -> tuple[FileOp, ...]:
+    h.write("lib/util.py", BEFORE)
+    h.write("old.txt", "old\n")
+    return (
+        MoveFile("lib/util.py", "pkg/util.py"),
+        EditFile("pkg/util.py", TOP, "TOP\n"),
+        DeleteFile("old.txt"),
+    )
+
+
+def test_a_move_and_a_deletion_are_one_question_each(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api, code = review(h, monkeypatch, "y\ny\n", *moves_and_deletes(h))
+    assert code == 0
+    assert not (h.root / "lib" / "util.py").exists() and not (h.root / "old.txt").exists()
+    assert (h.root / "pkg" / "util.py").read_text() == BEFORE.replace(TOP, "TOP\n")
+    assert api.applied == ["chg_0", "chg_1", "chg_2"]
+    err, out = h.err.getvalue(), h.out.getvalue()
+    assert "take the change of these 2 files? [y/n/a/d/q]" in err
+    assert "take this deletion? [y/n/a/d/q]" in err
+    assert "rename from lib/util.py\nrename to pkg/util.py\n" in out
+    assert "deleted file mode 100644" in out
+    assert "moved lib/util.py → pkg/util.py" in out and "deleted old.txt" in out
+
+
+def test_a_move_skipped_is_not_half_done(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    api, _ = review(h, monkeypatch, "n\ny\n", *moves_and_deletes(h))
+    assert (h.root / "lib" / "util.py").read_text() == BEFORE  # neither end moved
+    assert not (h.root / "pkg").exists()
+    assert not (h.root / "old.txt").exists()
+    assert api.rejected == ["chg_0", "chg_1"] and api.applied == ["chg_2"]
+
+
+def test_reject_review_of_a_move_and_a_deletion(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api, code = reject_review(h, monkeypatch, "y\nn\n", *moves_and_deletes(h))
+    assert code == 0
+    assert api.rejected == ["chg_0", "chg_1"] and api.kept == {}
+    assert [c["path"] for c in api.pending] == ["old.txt"]
+    assert "reject this deletion?" in h.err.getvalue()
+    out = h.out.getvalue()
+    assert "rejected lib/util.py\n" in out and "rejected pkg/util.py\n" in out
+
+
+# -- reject --review -------------------------------------------------------------------------
+
+
+def reject_review(
+    h: Harness, monkeypatch: pytest.MonkeyPatch, answers: str, *ops: FileOp
+) -> tuple[ChangesApi, int]:
+    """Run ``plancast reject --review`` with ``answers`` on stdin: the fake server, the code."""
+    api = ChangesApi(*ops)
+    h.session.__dict__["api"] = api
+    monkeypatch.setattr(sys, "stdin", io.StringIO(answers))
+    return api, h.run("reject", "--review")
+
+
+def test_rejected_hunks_leave_the_others_pending_as_one_write(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api, code = reject_review(h, monkeypatch, "y\nn\n", two_hunks(h))
+    assert code == 0
+    assert api.rejected == ["chg_0"]
+    # The server got the file with only the second hunk, computed against the disk.
+    assert api.kept == {"app.py": BEFORE.replace(BOTTOM, "BOTTOM\n")}
+    assert [c["op"]["op"] for c in api.pending] == ["write"]
+    assert (h.root / "app.py").read_text() == BEFORE  # rejecting writes nothing
+    assert "rejected 1 of 2 hunks of app.py; the other 1 stay pending" in h.out.getvalue()
+    assert "reject hunk 1/2? [y/n/a/d/q]" in h.err.getvalue()
+
+
+def test_what_stays_pending_applies_as_the_hunks_kept(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h.write("app.py", BEFORE)
+    ops = (EditFile("app.py", TOP, "TOP\n"), EditFile("app.py", BOTTOM, "BOTTOM\n"))
+    api, _ = reject_review(h, monkeypatch, "n\ny\n", *ops)
+    assert api.rejected == ["chg_0", "chg_1"]  # both ops of the file, for one write
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert h.run("apply") == 0
+    assert (h.root / "app.py").read_text() == BEFORE.replace(TOP, "TOP\n")
+
+
+def test_every_hunk_rejected_rejects_the_changes(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h.write("b.py", BEFORE)
+    ops = (two_hunks(h), WriteFile("b.py", AFTER), WriteFile("new.py", "x = 1\n"))
+    api, code = reject_review(h, monkeypatch, "a\nd\ny\n", *ops)
+    assert code == 0
+    assert api.rejected == ["chg_0", "chg_2"] and api.kept == {}
+    assert [c["path"] for c in api.pending] == ["b.py"]  # every hunk kept: untouched
+    summary = h.out.getvalue().rsplit("+x = 1\n", 1)[1]  # after the last hunk shown
+    assert summary == "  rejected app.py\n  rejected new.py\n"
+
+
+def test_q_stops_the_reject_review_and_keeps_everything_after(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api, _ = reject_review(h, monkeypatch, "n\nq\n", two_hunks(h), WriteFile("n.py", "n\n"))
+    assert api.rejected == [] and len(api.pending) == 2
+    assert "nothing rejected" in h.out.getvalue()
+
+
+def test_reject_review_of_named_files_only(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    h.write("b.py", BEFORE)
+    api = ChangesApi(two_hunks(h), WriteFile("b.py", AFTER))
+    h.session.__dict__["api"] = api
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\ny\n"))
+    assert h.run("reject", "-p", "b.py") == 0
+    assert api.rejected == ["chg_1"]
+    assert [c["path"] for c in api.pending] == ["app.py"]
+
+
+def test_a_file_changed_during_the_reject_review_is_left_pending(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    op = two_hunks(h)
+
+    class Typing(io.StringIO):
+        def readline(self, size: int | None = -1) -> str:  # the user edits while answering
+            (h.root / "app.py").write_text(BEFORE + "mine\n")
+            return super().readline()
+
+    api = ChangesApi(op)
+    h.session.__dict__["api"] = api
+    monkeypatch.setattr(sys, "stdin", Typing("y\nn\n"))
+    assert h.run("reject", "--review") == 1
+    assert api.rejected == [] and api.kept == {}
+    assert "app.py changed on disk during the review" in h.err.getvalue()
+
+
+def test_reject_review_asks_with_the_sessions_question(h: Harness) -> None:
+    asked: list[tuple[str, list[str]]] = []
+
+    def ask_key(question: str, choices: list[Any], *, cancel: str) -> str:
+        asked.append((question, [c.label for c in choices]))
+        return "n" if len(asked) == 1 else "y"
+
+    api = ChangesApi(two_hunks(h))
+    h.session.__dict__["api"] = api
+    args = build_parser().parse_args(["reject", "--review"])
+    args.ask_key = ask_key  # as the interactive session hands it in
+    assert args.func(h.session, args) == 0
+    labels = ["reject", "keep", "reject the rest", "keep the rest", "quit"]
+    assert asked == [("reject hunk 1/2?", labels), ("reject hunk 2/2?", labels)]
+    assert api.kept == {"app.py": BEFORE.replace(TOP, "TOP\n")}
+
+
+def test_kept_text_is_the_file_without_the_hunks_taken(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text(BEFORE)
+    _, ask = scripted("ny")
+    (reviewed,) = walk(results(tmp_path, WriteFile("a.py", AFTER)), ask)
+    assert reviewed.kept_text() == BEFORE.replace(TOP, "TOP\n")
+    assert reviewed.to_write()[0].new == BEFORE.replace(BOTTOM, "BOTTOM\n")
 
 
 # -- the walk --------------------------------------------------------------------------------
@@ -297,7 +475,7 @@ def test_the_walk_asks_about_each_hunk_in_order(tmp_path: Path) -> None:
         ("b.py", 1, 1, 2, 2),
     ]
     assert [r.status for r in reviews] == ["partial", "applied"]
-    assert reviews[0].to_write().new == BEFORE.replace(BOTTOM, "BOTTOM\n")
+    assert reviews[0].to_write()[0].new == BEFORE.replace(BOTTOM, "BOTTOM\n")
     assert reviews[0].skipped == 1
 
 

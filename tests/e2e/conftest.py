@@ -1,7 +1,9 @@
 """The real `plancast-server` process and the real `plancast` command, on loopback.
 
 The server runs as a subprocess with its own data folder and port; the provider
-emulator runs in the test process and the server's SDKs reach it over loopback.
+emulator runs in the test process and the server's SDKs reach it over loopback. On PostgreSQL
+(``tests/pg.py``) it gets an empty database of its own, which it migrates at start as a real
+deployment would.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import httpx
 import pytest
 
 from plancast.shared import ProviderCredentials, StartStream, seal_credentials
+from tests import pg
 from tests.emulator.server import Emulator
 
 BIN = Path(sys.executable).parent
@@ -56,6 +59,8 @@ def start_server(
     port = port or free_port()
     env = dict(env if env is not None else os.environ)
     env.update(PLANCAST_DATA_DIR=str(data_dir), PLANCAST_PORT=str(port))
+    if pg.POSTGRESQL:  # a database of its own, kept for a restart on the same data folder
+        env["PLANCAST_DATABASE_URL"] = pg.database_url(data_dir, migrated=False)
     with log.open("ab") as sink:
         process = subprocess.Popen(
             [str(BIN / "plancast-server")], env=env, stdout=sink, stderr=subprocess.STDOUT

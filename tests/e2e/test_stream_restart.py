@@ -14,6 +14,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from plancast.shared import (
     decode_server,
     encode,
 )
+from tests import pg
 from tests.e2e.conftest import LiveServer, sealed_start, start_server
 from tests.emulator.script import Reply
 from tests.emulator.server import Emulator
@@ -181,6 +183,10 @@ def test_a_stream_killed_with_its_server_is_interrupted_kept_and_continuable(
     assert [(c.path, c.op) for c in live_changes] == [("kept.py", "write")]
 
     # -- the same data folder, a new process: recovery runs at start -----------------------
+    if pg.POSTGRESQL:
+        # Replicas share a PostgreSQL database, so a server starting there takes over only
+        # the streams whose lease ran out (30 s after the kill): as if that time had passed.
+        pg.query(data_dir, "UPDATE streams SET lease_expires_at = 0 WHERE status = 'running'")
     second = start_server(data_dir, log)
     servers.append(second)
     row = get(second, f"/api/v1/streams/{stream_id}")
@@ -251,11 +257,15 @@ def test_a_stream_killed_with_its_server_is_interrupted_kept_and_continuable(
     second.stop()  # SIGTERM; uvicorn re-raises it once its shutdown is complete
     assert second.process.returncode in (0, -signal.SIGTERM), log.read_text()[-2000:]
     assert log.read_text().count("Application shutdown complete") == 1  # the first was killed
-    with sqlite3.connect(data_dir / "plancast.db") as db:
-        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
-        statuses = db.execute("SELECT status FROM streams ORDER BY started_at").fetchall()
-        assert statuses == [("interrupted",), ("finished",)]
-        # One running stream per branch: the index that enforces it survived the crash.
-        indexes = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
-        assert "uq_streams_running_branch" in indexes
+    if pg.POSTGRESQL:  # PostgreSQL's WAL replay after a crash is its own; read the rows
+        statuses = pg.query(data_dir, "SELECT status FROM streams ORDER BY started_at")
+        indexes = {name for (name,) in pg.query(data_dir, "SELECT indexname FROM pg_indexes")}
+    else:
+        with closing(sqlite3.connect(data_dir / "plancast.db")) as db:
+            assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+            assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+            statuses = db.execute("SELECT status FROM streams ORDER BY started_at").fetchall()
+            indexes = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+    assert statuses == [("interrupted",), ("finished",)]
+    # One running stream per branch: the index that enforces it survived the crash.
+    assert "uq_streams_running_branch" in indexes

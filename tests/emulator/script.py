@@ -20,6 +20,13 @@ from typing import Any, Literal
 
 DEFAULT_TEXT = "Hello from the emulator."
 
+ROLE_DEFAULT_TEXT = {
+    "namer": "emulated plan",
+    "committer": "Apply the emulated change\n\nThe emulator wrote this message.",
+    "summarizer": "The user and the assistant discussed an emulated plan.",
+}
+"""What a plancast role other than the planner gets when no reply is queued for its role."""
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -61,6 +68,9 @@ class Reply:
     error_event_after: int | None = None
     # Delay before every content chunk but the first: a slow but live stream.
     trickle: float = 0.0
+    # Which plancast role this reply answers: "planner" (the reply a user reads), or "namer",
+    # "committer", "summarizer", "builder" (told apart by their system prompt's first words).
+    role: str = "planner"
 
     def __post_init__(self) -> None:
         if self.chunks is not None:

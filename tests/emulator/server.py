@@ -61,6 +61,7 @@ import asyncio
 import itertools
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -79,7 +80,7 @@ from starlette.routing import Route
 
 from .anthropic_format import AnthropicFormat
 from .openai_format import OpenAIFormat
-from .script import Reply, Turn
+from .script import ROLE_DEFAULT_TEXT, Reply, Turn
 
 
 class WireFormat(Protocol):
@@ -123,6 +124,11 @@ class RecordedRequest:
         return self.body.get("model") if isinstance(self.body, dict) else None
 
     @property
+    def role(self) -> str:
+        """The plancast role that made this request, read from its system prompt."""
+        return role_of(self.body)
+
+    @property
     def messages(self) -> list[Any]:
         return self.body.get("messages", []) if isinstance(self.body, dict) else []
 
@@ -157,6 +163,24 @@ class _HideCuts(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         return not _contains_cut(exc)
+
+
+_ROLE = re.compile(r"You are plancast's (\w+)\.")
+
+
+def role_of(body: Any) -> str:
+    """``planner`` unless the system prompt opens with "You are plancast's ROLE."."""
+    if not isinstance(body, dict):
+        return "planner"
+    system = body.get("system")
+    if system is None:
+        first = next(iter(body.get("messages") or []), None)
+        if isinstance(first, dict) and first.get("role") in ("system", "developer"):
+            system = first.get("content")
+    if isinstance(system, list):
+        system = "".join(b.get("text", "") for b in system if isinstance(b, dict))
+    found = _ROLE.match(system) if isinstance(system, str) else None
+    return found.group(1) if found else "planner"
 
 
 def _contains_cut(exc: BaseException | None) -> bool:
@@ -233,24 +257,41 @@ class Emulator:
             return len(self._queue)
 
     @property
-    def requests(self) -> list[RecordedRequest]:
+    def all_requests(self) -> list[RecordedRequest]:
         """A snapshot of every request received since the last reset, in arrival order."""
         with self._cond:
             return list(self._requests)
 
     @property
-    def last_request(self) -> RecordedRequest:
+    def requests(self) -> list[RecordedRequest]:
+        """The planner's requests (``all_requests`` less plancast's other roles).
+
+        The calls a test means are nearly always the planner's; the namer and committer calls
+        a stream may add around them are in ``all_requests`` and ``role_requests``.
+        """
         with self._cond:
-            if not self._requests:
-                raise LookupError("the emulator has received no request")
-            return self._requests[-1]
+            return [r for r in self._requests if r.role == "planner"]
+
+    def role_requests(self, role: str) -> list[RecordedRequest]:
+        with self._cond:
+            return [r for r in self._requests if r.role == role]
+
+    @property
+    def last_request(self) -> RecordedRequest:
+        """The planner's latest request."""
+        found = self.requests
+        if not found:
+            raise LookupError("the emulator has received no request")
+        return found[-1]
 
     def wait_for_requests(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
         """Block until `count` requests arrived: for servers that call the model in background."""
         with self._cond:
-            if not self._cond.wait_for(lambda: len(self._requests) >= count, timeout):
-                raise TimeoutError(f"{len(self._requests)} of {count} requests after {timeout}s")
-            return list(self._requests)
+            if not self._cond.wait_for(
+                lambda: sum(r.role == "planner" for r in self._requests) >= count, timeout
+            ):
+                raise TimeoutError(f"fewer than {count} planner requests after {timeout}s")
+            return [r for r in self._requests if r.role == "planner"]
 
     @property
     def base_url_openai(self) -> str:
@@ -357,7 +398,9 @@ class Emulator:
             return JSONResponse({"pending": 0})
 
         async def control_requests(request: Request) -> Response:
-            return JSONResponse([asdict(r) for r in self.requests])
+            everything = request.query_params.get("all") == "1"
+            chosen = self.all_requests if everything else self.requests
+            return JSONResponse([asdict(r) | {"role": r.role} for r in chosen])
 
         routes = [
             Route("/v1/chat/completions", openai_chat, methods=["POST"]),
@@ -396,9 +439,17 @@ class Emulator:
             self._cond.notify_all()
         return body
 
-    def _next_reply(self) -> Reply:
+    def _next_reply(self, body: Any) -> Reply:
+        """The first queued reply for the request's role, else that role's default."""
+        role = role_of(body)
         with self._cond:
-            return self._queue.popleft() if self._queue else self.default_reply
+            for n, reply in enumerate(self._queue):
+                if reply.role == role:
+                    del self._queue[n]
+                    return reply
+        if role in ROLE_DEFAULT_TEXT:
+            return Reply(text=ROLE_DEFAULT_TEXT[role], role=role)
+        return self.default_reply
 
     async def _model_call(self, request: Request, fmt: WireFormat, provider: str) -> Response:
         body = await self._record(request, provider)
@@ -408,7 +459,7 @@ class Emulator:
             # An invalid request does not consume a scripted reply: the real API never ran it.
             return JSONResponse(fmt.error_body(400, problem), status_code=400)
 
-        reply = self._next_reply()
+        reply = self._next_reply(body)
         number = next(self._ids)
         if reply.first_byte_delay and await _client_left_during(request, reply.first_byte_delay):
             return Response(status_code=499)  # nobody is listening any more

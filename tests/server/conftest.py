@@ -5,7 +5,9 @@ body limit, a short provider timeout, allowed origins) builds its own with ``run
 ``load_settings`` from ``tests/server/helpers.py``.
 
 Migrating a fresh SQLite file costs ~100 ms, so the session migrates one template database and
-each test starts from a copy of it; tests/server/test_store.py migrates fresh files itself.
+each test starts from a copy of it; tests/server/test_store.py migrates fresh files itself. On
+PostgreSQL (``PLANCAST_TEST_DB=postgresql``) each data folder gets a database copied from the
+cluster's migrated template instead (``tests/pg.py``): the SQLite copy is then left unused.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from plancast.server.config import Settings
 from plancast.server.domain.accounts import ensure_local_principal
 from plancast.server.store.database import create_engine, migrate
+from tests.pg import database_url
 from tests.server.helpers import Server, load_settings, running
 
 
-async def _migrated(path: Path) -> AsyncEngine:
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+async def _migrated(url: str) -> AsyncEngine:
+    engine = create_engine(url)
     await migrate(engine)
     async with engine.begin() as conn:
         await ensure_local_principal(conn)
@@ -38,7 +41,7 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "plancast.db"
 
     async def build() -> None:
-        engine = await _migrated(path)
+        engine = await _migrated(f"sqlite+aiosqlite:///{path}")
         await engine.dispose()
 
     asyncio.run(build())
@@ -74,6 +77,6 @@ def plan_id(server: Server) -> str:
 @pytest.fixture
 async def engine(data_dir: Path) -> AsyncIterator[AsyncEngine]:
     """The migrated database with the local org, opened outside any app."""
-    eng = await _migrated(data_dir / "plancast.db")
+    eng = await _migrated(database_url(data_dir))
     yield eng
     await eng.dispose()

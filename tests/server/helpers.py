@@ -16,7 +16,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,9 @@ from plancast.shared import (
     encode,
     seal_credentials,
 )
+from tests import pg
 from tests.emulator.server import Emulator
+from tests.pg import database_url
 
 # The server refuses Host names other than loopback ones (web/hosts.py), and the
 # test client's WebSocket URLs default to ws://testserver: name the host.
@@ -83,9 +85,14 @@ def new_key(prefix: str = "sk-test-") -> str:
 
 
 def load_settings(data_dir: Path, **overrides: Any) -> Settings:
-    """Settings for a test server: fast event flushes, a short provider timeout."""
+    """Settings for a test server: fast event flushes, a short provider timeout.
+
+    The database is the test backend's for ``data_dir`` (``tests/pg.py``): the SQLite file in it,
+    or the PostgreSQL database made for it, the same one again for a restarted server.
+    """
     values: dict[str, Any] = {
         "data_dir": str(data_dir),
+        "database_url": database_url(data_dir),
         "event_flush_ms": 10,
         "provider_timeout_s": 5.0,
     }
@@ -412,6 +419,32 @@ def fresh_forkserver(stderr: Path) -> Iterator[ForkServer]:
 
 
 def query(data_dir: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    """Read the app's SQLite database with the standard library, as an operator would."""
-    with sqlite3.connect(data_dir / "plancast.db", timeout=10) as db:
+    """Run ``sql`` (``?`` placeholders) on the app's database directly, as an operator would.
+
+    SQLite through the standard library; PostgreSQL through asyncpg, outside the app's pool.
+    A statement that writes is committed before this returns.
+    """
+    if pg.POSTGRESQL:
+        return pg.query(data_dir, sql, *params)
+    with closing(sqlite3.connect(data_dir / "plancast.db", timeout=10)) as db, db:
         return list(db.execute(sql, params))
+
+
+def text_cells(data_dir: Path) -> dict[str, list[str]]:
+    """Every text value of every table of the app's database, as an operator would read it."""
+    if pg.POSTGRESQL:
+        listing = (
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
+        )
+    else:
+        listing = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    return {
+        table: [
+            value if isinstance(value, str) else bytes(value).decode("utf-8", "replace")
+            for row in query(data_dir, f'SELECT * FROM "{table}"')
+            for value in row
+            if isinstance(value, (str, bytes))
+        ]
+        for (table,) in query(data_dir, listing)
+    }

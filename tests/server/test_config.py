@@ -42,6 +42,9 @@ SAMPLES: dict[str, tuple[str, Any, Any, Any]] = {
     "max_workers": ("16", 32, 16, 32),
     "event_retention_days": ("7", 0.5, 7.0, 0.5),
     "max_request_bytes": ("1000", 2000, 1000, 2000),
+    "log_format": ("json", "text", "json", "text"),
+    "shutdown_grace_s": ("5", 0.5, 5.0, 0.5),
+    "metrics_public": ("true", False, True, False),
 }
 
 
@@ -117,6 +120,33 @@ def test_a_bad_environment_value_names_the_setting_and_its_source(name: str, raw
     assert setting.env in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("1", True), ("yes", True), ("On", True), ("0", False), ("false", False), ("no", False)],
+)
+def test_a_boolean_setting_reads_the_usual_words(raw: str, expected: bool) -> None:
+    # bool("false") would be True: the words are read, not the string's truth.
+    assert Settings.load({}, environ={"PLANCAST_METRICS_PUBLIC": raw}).metrics_public is expected
+    assert Settings.load({"metrics_public": raw}, environ={}).metrics_public is expected
+
+
+def test_a_boolean_setting_refuses_other_words() -> None:
+    with pytest.raises(ValueError, match="metrics_public.*PLANCAST_METRICS_PUBLIC"):
+        Settings.load({}, environ={"PLANCAST_METRICS_PUBLIC": "maybe"})
+
+
+def test_a_bad_log_format_names_the_setting() -> None:
+    with pytest.raises(ValueError, match="log_format"):
+        Settings.load({}, environ={"PLANCAST_LOG_FORMAT": "xml"})
+
+
+def test_the_cli_reads_a_boolean_flag_as_a_word() -> None:
+    args = cli.build_parser().parse_args(["--metrics-public", "false"])
+    assert (
+        Settings.load({"metrics_public": args.metrics_public}, environ={}).metrics_public is False
+    )
+
+
 def test_a_bad_flag_value_names_the_flag() -> None:
     with pytest.raises(ValueError, match="--port"):
         Settings.load({"port": "eighty"}, environ={})
@@ -138,6 +168,7 @@ def test_a_bad_log_level_names_the_setting() -> None:
         ("max_request_bytes", "0"),
         ("provider_attempts", "0"),
         ("event_flush_size", "-3"),
+        ("shutdown_grace_s", "-1"),
     ],
 )
 def test_an_out_of_range_value_names_the_setting(name: str, raw: str) -> None:

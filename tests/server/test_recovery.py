@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from plancast.server.config import Settings
 from plancast.server.domain import convo, plans, projects, versions
@@ -26,6 +26,7 @@ from plancast.server.streams.eventlog import event_row
 from plancast.shared import Attach, Delta, End, Status, Stop, StreamEvent
 from tests.emulator.script import Reply
 from tests.emulator.server import Emulator
+from tests.pg import database_url
 from tests.server.helpers import (
     check_sequence,
     collect,
@@ -51,9 +52,20 @@ DELTAS = [
 ]
 
 
+async def _expire_lease(conn: AsyncConnection, stream_id: str) -> None:
+    """Let the dead replica's lease run out, as it has by the time another server starts.
+
+    SQLite takes every running stream for an orphan (one server owns the file); PostgreSQL,
+    where replicas share the database, only those whose lease has expired.
+    """
+    await conn.execute(
+        streams.update().where(streams.c.id == stream_id).values(lease_expires_at=time.time() - 1)
+    )
+
+
 async def _leave_running_stream(data_dir: Path, plan_id: str) -> list[StreamEvent]:
     """Write what a replica that died mid-stream leaves behind."""
-    engine = create_engine(f"sqlite+aiosqlite:///{data_dir / 'plancast.db'}")
+    engine = create_engine(database_url(data_dir))
     events: list[StreamEvent] = [
         Status(stream_id=STREAM_ID, seq=1, stage="planning", detail="openai/gpt-4.1")
     ]
@@ -71,6 +83,7 @@ async def _leave_running_stream(data_dir: Path, plan_id: str) -> list[StreamEven
                 request_id="req-orphan",
                 owner="rep_dead",
             )
+            await _expire_lease(conn, STREAM_ID)
             message = await convo.insert_message(
                 conn,
                 LOCAL_ORG_ID,
@@ -197,7 +210,7 @@ def test_an_orphan_with_no_output_is_interrupted_with_no_reply(settings: Setting
         plan_id = first.new_plan()
 
     async def leave() -> None:
-        engine = create_engine(f"sqlite+aiosqlite:///{settings.data_dir / 'plancast.db'}")
+        engine = create_engine(database_url(settings.data_dir))
         try:
             async with engine.begin() as conn:
                 await records.insert_running(
@@ -211,6 +224,7 @@ def test_an_orphan_with_no_output_is_interrupted_with_no_reply(settings: Setting
                     request_id="req-silent",
                     owner="rep_dead",
                 )
+                await _expire_lease(conn, "st_silent")
         finally:
             await engine.dispose()
 
@@ -228,13 +242,14 @@ def test_an_orphan_with_no_output_is_interrupted_with_no_reply(settings: Setting
 
 
 def _start_and_shut_down(settings: Settings, emulator: Emulator) -> tuple[str, str]:
-    """Start a stream that stalls after two chunks, then stop the server under it."""
+    """Start a stream that stalls after two chunks, then stop the server under it at once."""
     emulator.push(Reply(text="0123456789" * 4, chunk_chars=4, stall_after=2, stall_for=3.0))
-    with running(settings) as server:
+    with running(replace(settings, shutdown_grace_s=0.0)) as server:  # no grace: see test_managed
         plan_id = server.new_plan()
         with server.connect() as ws:
             started = start_stream(ws, start_message(plan_id, openai_creds(emulator)))
-            collect(ws, started.stream_id, until=lambda e: reply_text([e]) == "4567")
+            # Ends with: the worker may join chunks that reach it together into one delta.
+            collect(ws, started.stream_id, until=lambda e: reply_text([e]).endswith("4567"))
     return plan_id, started.stream_id
 
 

@@ -18,6 +18,7 @@ from plancast.server.config import Settings
 from plancast.server.streams.eventlog import event_from_row, event_row
 from plancast.server.streams.live import LiveStream
 from plancast.server.web import websocket
+from plancast.server.workers.channel import JOIN_CHARS
 from plancast.shared import (
     MAX_MESSAGE_BYTES,
     Attach,
@@ -113,11 +114,14 @@ def replay(server: Server, stream_id: str, after: int) -> Frames:
 def test_reattaching_after_n_gets_exactly_the_rest_across_frames_over_the_limit(
     settings: Settings, emulator: Emulator
 ) -> None:
-    # 25 deltas of 100 kB: a catch-up from 0 needs at least three frames.
+    # 25 deltas of 100 kB (each over the most a worker joins: never joined): a catch-up from 0
+    # needs at least three frames.
+    assert BIG_CHUNK > JOIN_CHARS
     reply = Reply(text="a" * (25 * BIG_CHUNK), chunk_chars=BIG_CHUNK)
     resume_points = (0, 1, 9, 10, 11, 23, 24, 25, 26)
     with running(settings) as first:  # from memory
         events = run_stream(first, first.new_plan(), emulator, reply)
+        assert sum(isinstance(e, Delta) for e in events) == 25
         stream_id = events[0].stream_id
         for after in resume_points:
             assert replay(first, stream_id, after).replayed == events[after:], after
@@ -131,14 +135,19 @@ def test_reattaching_after_n_gets_exactly_the_rest_across_frames_over_the_limit(
         assert len(whole.frames) >= 3 and len(whole.batches()) >= 2
 
 
-def test_a_long_catch_up_of_small_events_comes_in_a_few_frames(
-    settings: Settings, emulator: Emulator
-) -> None:
+def test_a_long_catch_up_of_small_events_comes_in_a_few_frames(settings: Settings) -> None:
+    # Emitted here rather than by a model: a worker joins the chunks that reach it together,
+    # so a reply of 1-character chunks no longer makes one event per character.
     count = websocket.BATCH_EVENTS + 500  # more events than one read takes: two reads at least
     with running(settings) as server:
-        plan_id = server.new_plan()
-        events = run_stream(server, plan_id, emulator, Reply(text="x" * count, chunk_chars=1))
-        stream_id = events[0].stream_id
+        live = LiveStream("st_cccccccccccccccc", "org_local", server.new_plan(), "main")
+        live.emit(Status, stage="planning")
+        for _ in range(count):
+            live.emit(Delta, text="x")
+        live.emit(End, status="finished")
+        server.app.state.streams.registry.add(live)
+        events = live.events
+        stream_id = live.id
         for after in (0, 1, 777, websocket.BATCH_EVENTS, len(events) - 3):
             assert replay(server, stream_id, after).replayed == events[after:], after
         client = replay(server, stream_id, 0)

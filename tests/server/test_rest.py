@@ -28,6 +28,7 @@ from tests.server.helpers import (
     check_sequence,
     load_settings,
     openai_creds,
+    query,
     running,
     start_message,
     wait_until,
@@ -64,7 +65,7 @@ class Call:
 
     def url(self, ids: Ids) -> str:
         return self.path.format(
-            project_id=ids.project_id, plan_id=ids.plan_id, stream_id=ids.stream_id
+            project_id=ids.project_id, plan_id=ids.plan_id, stream_id=ids.stream_id, name="feature"
         )
 
     @property
@@ -91,7 +92,26 @@ CALLS: dict[str, Call] = {
     "get_changes": Call("GET", "/api/v1/plans/{plan_id}/changes"),
     "apply_changes": Call("POST", "/api/v1/plans/{plan_id}/changes/apply", {}),
     "reject_changes": Call("POST", "/api/v1/plans/{plan_id}/changes/reject", {}),
+    "reject_hunks": Call(
+        "POST",
+        "/api/v1/plans/{plan_id}/changes/reject-hunks",
+        {"path": "README.md", "ids": ["chg_x"], "content": "kept\n"},
+    ),
+    "get_plan_usage": Call("GET", "/api/v1/plans/{plan_id}/usage"),
+    "get_project_usage": Call("GET", "/api/v1/projects/{project_id}/usage"),
     "get_versions": Call("GET", "/api/v1/plans/{plan_id}/versions"),
+    "list_packs": Call("GET", "/api/v1/model-packs"),
+    "get_models": Call("GET", "/api/v1/plans/{plan_id}/models"),
+    "put_models": Call("PUT", "/api/v1/plans/{plan_id}/models", {"settings": {"pack": "openai"}}),
+    "rewind": Call("POST", "/api/v1/plans/{plan_id}/rewind", {"version": 1}),
+    "undo_rewind": Call("POST", "/api/v1/plans/{plan_id}/rewind/undo", {}),
+    "list_branches": Call("GET", "/api/v1/plans/{plan_id}/branches"),
+    "create_branch": Call("POST", "/api/v1/plans/{plan_id}/branches", {"name": "feature"}),
+    "delete_branch": Call("DELETE", "/api/v1/plans/{plan_id}/branches/{name}"),
+    "rename_plan": Call("POST", "/api/v1/plans/{plan_id}/rename", {"name": "renamed"}),
+    "archive_plan": Call("POST", "/api/v1/plans/{plan_id}/archive", {}),
+    "unarchive_plan": Call("POST", "/api/v1/plans/{plan_id}/unarchive", {}),
+    "delete_plan": Call("DELETE", "/api/v1/plans/{plan_id}"),
     "list_streams": Call("GET", "/api/v1/plans/{plan_id}/streams"),
     "get_stream": Call("GET", "/api/v1/streams/{stream_id}"),
     "create_seal": Call("POST", "/api/v1/seals"),
@@ -390,7 +410,7 @@ def test_conversation_changes_versions_and_streams_after_a_stream(server: Server
     assert {c["stream_id"] for c in pending} == {ids.stream_id}
 
     applied = server.ok("POST", f"{plan}/changes/apply", {"paths": ["src/app.py"]})["changes"]
-    assert [c["id"] for c in applied] == [pending[0]["id"]]
+    assert applied == [{"id": pending[0]["id"], "path": "src/app.py", "status": "applied"}]
     rejected = server.ok("POST", f"{plan}/changes/reject", {"ids": [pending[1]["id"]]})
     assert [c["id"] for c in rejected["changes"]] == [pending[1]["id"]]
     assert server.ok("GET", f"{plan}/changes")["changes"] == []
@@ -539,3 +559,17 @@ def test_one_unsafe_path_refuses_the_whole_load(server: Server, plan_id: str) ->
     response = server.post(f"/api/v1/plans/{plan_id}/context", {"items": items})
     assert_error(response, 400, "unsafe_path")
     assert server.ok("GET", f"/api/v1/plans/{plan_id}/versions")["versions"][-1]["number"] == 1
+
+
+def test_applying_and_rejecting_keep_no_file_text_with_their_idempotency_keys(
+    server: Server, ids: Ids
+) -> None:
+    plan = f"/api/v1/plans/{ids.plan_id}"
+    for route, key in (("apply", "apply-key-000001"), ("reject", "reject-key-00001")):
+        response = server.post(f"{plan}/changes/{route}", {}, headers={"Idempotency-Key": key})
+        assert response.status_code == 200
+        assert "return 42" not in response.text and "new line" not in response.text
+    stored = query(server.data_dir, "SELECT body FROM idempotency_keys")
+    assert len(stored) == 2
+    assert all("return 42" not in body and "new line" not in body for (body,) in stored)
+    assert any("src/app.py" in body for (body,) in stored)  # the ids and paths are there

@@ -42,6 +42,7 @@ from plancast.shared import (
     decode_server,
     encode,
 )
+from tests import pg
 from tests.emulator.script import Reply
 from tests.emulator.server import Emulator
 from tests.server.helpers import (
@@ -58,6 +59,7 @@ from tests.server.helpers import (
     running,
     send,
     start_message,
+    text_cells,
 )
 
 PROVIDERS = ["openai", "anthropic"]
@@ -76,10 +78,32 @@ def _files_holding(folder: Path, key: str) -> list[str]:
     hits = []
     for path in folder.rglob("*"):
         if path.is_file():
-            data = path.read_bytes()
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:  # a database's temporary file, gone meanwhile
+                continue
             if any(form in data for form in _forms(key)):
                 hits.append(str(path.relative_to(folder)))
     return hits
+
+
+def _database_files_holding(settings: Settings, key: str) -> list[str]:
+    """The database's files that hold the key.
+
+    SQLite: the files in the data folder, its WAL included. PostgreSQL: every file of the
+    test cluster (its data files, its WAL, its log), after a checkpoint has written every
+    changed page out of shared memory.
+    """
+    if not pg.POSTGRESQL:
+        return _files_holding(settings.data_dir, key)
+    cluster = pg.cluster()
+    cluster.checkpoint()
+    return _files_holding(cluster.root, key)
+
+
+def _cells_holding(settings: Settings, key: str) -> list[str]:
+    """The tables of the app's database with a text value holding the key."""
+    return [t for t, cells in text_cells(settings.data_dir).items() if any(key in c for c in cells)]
 
 
 def _run_and_record_frames(
@@ -189,10 +213,14 @@ def test_the_key_is_in_no_file(
         stream_id, _ = _run_and_record_frames(server, plan_id, _creds(emulator, provider, key))
         assert server.stream_row(stream_id)["status"] == "finished"
         assert emulator.last_request.api_key == key  # the key was really used
-        # While the server runs, the WAL holds the recent writes.
-        assert (settings.data_dir / "plancast.db-wal").exists()
+        if not pg.POSTGRESQL:  # while the server runs, the WAL holds the recent writes
+            assert (settings.data_dir / "plancast.db-wal").exists()
+        assert _cells_holding(settings, key) == []
+        assert _database_files_holding(settings, key) == []
         assert _files_holding(settings.data_dir, key) == []
-    assert (settings.data_dir / "plancast.db").stat().st_size > 0
+    if not pg.POSTGRESQL:
+        assert (settings.data_dir / "plancast.db").stat().st_size > 0
+    assert _database_files_holding(settings, key) == []
     assert _files_holding(settings.data_dir, key) == []
     assert _files_holding(clean_environ, key) == []
 
@@ -201,6 +229,14 @@ def test_the_file_scan_would_find_the_key(tmp_path: Path) -> None:
     key = new_key()
     (tmp_path / "a.bin").write_bytes(b"\x00" + key.encode("utf-16-le") + b"\x00")
     assert _files_holding(tmp_path, key) == ["a.bin"]
+
+
+def test_the_database_scans_would_find_a_stored_value(server: Server) -> None:
+    """The scans above are not vacuous: a value the server stores is found by both."""
+    stored = new_key("stored-")
+    server.new_project(stored)
+    assert _cells_holding(server.settings, stored) == ["projects"]
+    assert _database_files_holding(server.settings, stored) != []
 
 
 # -- what the client is told ----------------------------------------------------------------

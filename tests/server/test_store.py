@@ -1,4 +1,8 @@
-"""The store: migrations, SQLite's pragmas on every connection, and concurrent writers."""
+"""The store: migrations, SQLite's pragmas on every connection, and concurrent writers.
+
+Every test here runs on the suite's backend (``PLANCAST_TEST_DB``), except the checks of SQLite
+itself, marked ``sqlite_only``; tests/server/test_postgres.py holds PostgreSQL's own.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,6 +25,7 @@ from plancast.server.errors import Busy
 from plancast.server.store.database import MIGRATIONS_DIR, create_engine, migrate
 from plancast.server.store.schema import metadata, orgs
 from plancast.server.streams import records
+from tests.pg import database_url
 from tests.server.helpers import Server, new_key
 
 
@@ -32,20 +37,13 @@ def _head_revision() -> str:
     return head
 
 
-def _url(path: Path) -> str:
-    return f"sqlite+aiosqlite:///{path}"
-
-
 async def _tables(engine: AsyncEngine) -> set[str]:
     async with engine.connect() as conn:
-        rows = await conn.exec_driver_sql(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
-        )
-        return {name for (name,) in rows}
+        return await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
 
 
 async def test_migrations_build_the_schema_on_a_fresh_database(tmp_path: Path) -> None:
-    engine = create_engine(_url(tmp_path / "fresh.db"))
+    engine = create_engine(database_url(tmp_path, migrated=False))
     try:
         assert await _tables(engine) == set()
         assert await migrate(engine) == _head_revision()
@@ -88,7 +86,9 @@ async def _pragmas(engine: AsyncEngine) -> dict[str, Any]:
 EXPECTED_PRAGMAS = {"journal_mode": "wal", "secure_delete": 1, "foreign_keys": 1}
 
 
+@pytest.mark.sqlite_only
 async def test_every_new_connection_gets_the_pragmas(engine: AsyncEngine) -> None:
+    """PRAGMAs are SQLite's: PostgreSQL's connection settings are in test_postgres.py."""
     # Several at once, so that the pool has to open more than one connection.
     results = await asyncio.gather(*(_pragmas(engine) for _ in range(4)))
     for found in results:
@@ -96,7 +96,9 @@ async def test_every_new_connection_gets_the_pragmas(engine: AsyncEngine) -> Non
         assert found["busy_timeout"] > 0
 
 
+@pytest.mark.sqlite_only
 def test_the_apps_connections_get_the_pragmas(server: Server) -> None:
+    """PRAGMAs and the WAL file are SQLite's (PostgreSQL's settings: test_postgres.py)."""
     portal = server.client.portal
     assert portal is not None
     found = portal.call(_pragmas, server.app.state.db)
@@ -113,9 +115,16 @@ async def test_foreign_keys_are_enforced(engine: AsyncEngine) -> None:
             )
 
 
+@pytest.mark.sqlite_only
 async def test_a_deleted_value_does_not_stay_in_the_database_file(
     engine: AsyncEngine, data_dir: Path
 ) -> None:
+    """SQLite's ``secure_delete`` zeroes a deleted row's bytes in the file.
+
+    PostgreSQL has no equivalent: a deleted row stays in its table's pages until vacuumed,
+    and in the WAL until the segment is recycled. What must never be in a database at all
+    (provider keys) is checked on both backends in test_secrets.py.
+    """
     secret = new_key("deleted-")
     async with engine.begin() as conn:
         project = await projects.create_project(conn, LOCAL_ORG_ID, secret)
@@ -203,3 +212,26 @@ async def test_a_reused_request_id_is_not_reported_as_busy(engine: AsyncEngine) 
     with pytest.raises(IntegrityError):
         async with engine.begin() as conn:
             await records.insert_running(conn, stream_id="st_b", branch="other", **fields)
+
+
+@pytest.mark.parametrize(
+    ("url", "driver"),
+    [
+        ("postgres://u:pw@127.0.0.1:5/db", "asyncpg"),  # as hosting services print it
+        ("postgresql://u:pw@127.0.0.1:5/db", "asyncpg"),
+        ("postgresql+asyncpg://u:pw@127.0.0.1:5/db", "asyncpg"),
+        ("sqlite:///plancast.db", "aiosqlite"),
+    ],
+)
+async def test_a_url_without_a_driver_gets_the_async_one(url: str, driver: str) -> None:
+    engine = create_engine(url)  # connects only when used
+    try:
+        assert engine.dialect.driver == driver
+    finally:
+        await engine.dispose()
+
+
+def test_a_url_of_another_database_is_refused_without_repeating_it() -> None:
+    with pytest.raises(ValueError) as raised:
+        create_engine("mysql://admin:hunter2-secret@127.0.0.1/plancast")
+    assert "mysql" in str(raised.value) and "hunter2" not in str(raised.value)

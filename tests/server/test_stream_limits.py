@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,6 +78,72 @@ async def test_the_source_is_closed_when_a_limit_fires() -> None:
     with pytest.raises(ProviderTimeout):
         await drain(source(), LIMITS)
     assert closed.is_set()
+
+
+async def test_chunks_move_one_timer_instead_of_arming_one_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loop = asyncio.get_running_loop()
+    armed: list[float] = []
+    call_at = loop.call_at
+
+    def counting_call_at(when: float, callback: Any, *args: Any, **kwargs: Any) -> Any:
+        armed.append(when)
+        return call_at(when, callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_at", counting_call_at)
+    items = [(0.0, TextDelta("x")) for _ in range(2000)]
+    assert len(await drain(scripted(*items), LIMITS)) == 2000
+    assert len(armed) <= 2  # the first-token wait, then the shorter idle one: never per chunk
+
+
+async def test_the_idle_limit_still_fires_after_many_quick_chunks() -> None:
+    quick = [(0.0, TextDelta(".")) for _ in range(50)]
+    with pytest.raises(ProviderTimeout, match="silent for 0.2 s mid-reply"):
+        await drain(scripted(*quick, (0.1, TextDelta("a")), (0.5, TextDelta("b"))), LIMITS)
+
+
+async def test_time_spent_handling_an_item_is_not_the_models_silence() -> None:
+    got: list[ModelOutput] = []
+    async for item in within_limits(scripted((0.0, TextDelta("a")), (0.0, Usage(1, 1))), LIMITS):
+        got.append(item)
+        await asyncio.sleep(0.4)  # the consumer is slow: twice the idle limit, per item
+    assert got == [TextDelta("a"), Usage(1, 1)]
+
+
+async def test_a_stop_during_a_wait_is_a_cancellation_not_a_timeout() -> None:
+    started = asyncio.Event()
+
+    async def source() -> AsyncIterator[ModelOutput]:
+        started.set()
+        await asyncio.sleep(5)
+        yield TextDelta("never")
+
+    task = asyncio.create_task(drain(source(), LIMITS))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_stop_as_the_limit_fires_stays_a_stop() -> None:
+    """The stream's task is cancelled by a stop in the same turn of the loop as the limit."""
+    started = asyncio.Event()
+
+    async def source() -> AsyncIterator[ModelOutput]:
+        started.set()
+        await asyncio.sleep(5)
+        yield TextDelta("never")
+
+    task = asyncio.create_task(drain(source(), LIMITS))
+    await started.wait()
+    loop = asyncio.get_running_loop()
+    loop.call_at(loop.time() + 0.01, task.cancel)  # the stop
+    time.sleep(
+        LIMITS.first_token_s + 0.1
+    )  # hold the loop: the stop and the limit come due together
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
 
 def test_a_stalled_provider_ends_the_stream_with_its_partial_reply(

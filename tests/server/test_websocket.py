@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -302,8 +303,13 @@ def test_a_stream_numbers_its_events_and_ends_once(
         stream_id=started.stream_id, seq=1, stage="planning", detail="openai/gpt-4.1"
     )
     assert reply_text(events) == TEXT
+    # The worker may join chunks that reach it together, never split or reorder one: every
+    # delta ends where a chunk of the reply ends.
     deltas = [e.text for e in events if isinstance(e, Delta)]
-    assert deltas == Reply(text=TEXT, chunk_chars=5).pieces()
+    assert deltas and all(deltas)
+    assert set(accumulate(map(len, deltas))) <= set(
+        accumulate(map(len, Reply(text=TEXT, chunk_chars=5).pieces()))
+    )
 
     request = emulator.last_request
     assert request.path == "/v1/chat/completions" and request.model == "gpt-4.1"
@@ -645,7 +651,8 @@ def test_stop_ends_the_stream_as_stopped_and_keeps_the_partial_reply(
     emulator.push(stalled_reply(before=3, stall_for=3.0))
     with server.connect() as ws:
         started = start_stream(ws, start_message(plan_id, openai_creds(emulator)))
-        head = collect(ws, started.stream_id, until=lambda e: reply_text([e]) == "8901")
+        # Ends with: the worker may join chunks that reach it together into one delta.
+        head = collect(ws, started.stream_id, until=lambda e: reply_text([e]).endswith("8901"))
         send(ws, Stop(stream_id=started.stream_id))
         events = head + collect(ws, started.stream_id)
         end = check_sequence(events)
@@ -690,7 +697,8 @@ def test_continue_picks_up_after_a_stopped_reply(
     creds = openai_creds(emulator)
     with server.connect() as ws:
         started = start_stream(ws, start_message(plan_id, creds, prompt="Count."))
-        collect(ws, started.stream_id, until=lambda e: reply_text([e]) == "4567")
+        # Ends with: the worker may join chunks that reach it together into one delta.
+        collect(ws, started.stream_id, until=lambda e: reply_text([e]).endswith("4567"))
         send(ws, Stop(stream_id=started.stream_id))
         collect(ws, started.stream_id)
         again = start_stream(ws, start_message(plan_id, creds, mode="continue", prompt=""))

@@ -13,25 +13,32 @@ claim a seal, and when) are tested on a ``WorkerPool`` built here, with a short 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import re
 import resource
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from plancast.server.domain.principal import Principal, Role
 from plancast.server.llm.calls import RetryPolicy
+from plancast.server.llm.types import ChatMessage, ChatRequest, TextDelta, Usage
+from plancast.server.workers import child
+from plancast.server.workers.channel import JOIN_CHARS, Channel, ChannelClosed
 from plancast.server.workers.forkserver import clean_environment
 from plancast.server.workers.pool import Seal, SealRefused, Worker, WorkerPool
 from plancast.shared import (
     Delta,
     End,
     ErrorCode,
+    ModelSpec,
     PlancastError,
     ProviderCredentials,
     Started,
@@ -43,6 +50,7 @@ from tests.emulator.script import Reply
 from tests.emulator.server import Emulator
 from tests.server.helpers import (
     FILE_REPLY,
+    WAIT,
     Server,
     collect,
     expect_error,
@@ -177,7 +185,8 @@ def test_a_refused_start_kills_the_worker_it_claimed(on_demand: Server, emulator
             pass
         assert message.stream_id == started.stream_id
         wait_process_gone(pid)
-        assert server.worker_pids() == [running_pid]  # the running stream's worker, only
+        # The pool learns of the exit from the worker's pidfd, on the app's own thread.
+        wait_until(lambda: server.worker_pids() == [running_pid])  # the stream's worker only
         send(ws, Stop(stream_id=started.stream_id))
         while not isinstance(recv(ws), End):
             pass
@@ -641,3 +650,185 @@ def test_a_worker_is_hardened_and_inherits_no_key(
             assert not [n for n in environ if n.endswith(("_API_KEY", "_TOKEN"))], sorted(environ)
             raw = Path(f"/proc/{pid}/environ").read_bytes()
             assert all(value.encode() not in raw for value in keys.values())
+
+
+# -- the pipe, and deltas on it -----------------------------------------------------------------
+
+
+async def _pipe() -> tuple[Channel, socket.socket]:
+    """Our end as the server's channel, and the other end as a bare socket for the test."""
+    ours, theirs = socket.socketpair()
+    theirs.setblocking(False)
+    return await Channel.over(ours), theirs
+
+
+def _lines(*messages: dict[str, Any]) -> bytes:
+    return b"".join(json.dumps(m).encode() + b"\n" for m in messages)
+
+
+async def test_the_pipe_decodes_lines_however_the_bytes_are_cut() -> None:
+    channel, peer = await _pipe()
+    try:
+        peer.send(b'{"t":"a","n":1}\n{"t":"b",')
+        assert await channel.receive() == {"t": "a", "n": 1}
+        assert channel.ready == 0 and channel.peek() is None  # half a line is no message
+        peer.send(b'"text":"\\u00e9\\n"}\n{"t":"c"}\n{"t":"d"}\n')
+        assert await channel.receive() == {"t": "b", "text": "é\n"}
+        assert channel.ready == 2  # arrived with it: waiting, and taken without waiting
+        assert channel.peek() == {"t": "c"} and channel.ready == 2  # looking takes nothing
+        assert [await channel.receive(), await channel.receive()] == [{"t": "c"}, {"t": "d"}]
+        peer.close()
+        with pytest.raises(ChannelClosed):
+            await channel.receive()
+    finally:
+        await channel.wait_closed()
+
+
+@pytest.mark.parametrize("bad", [b"not json\n", b"[1, 2]\n", b'"text"\n'])
+async def test_a_line_that_is_not_a_json_object_closes_the_pipe_after_the_good_ones(
+    bad: bytes,
+) -> None:
+    channel, peer = await _pipe()
+    try:
+        peer.send(_lines({"t": "ok"}) + bad + _lines({"t": "never"}))
+        assert await channel.receive() == {"t": "ok"}
+        for _ in range(2):  # and every later read
+            with pytest.raises(ChannelClosed):
+                await channel.receive()
+        assert channel.peek() is None
+    finally:
+        peer.close()
+        await channel.wait_closed()
+
+
+async def _fill(channel: Channel) -> None:
+    """Write until the peer (which reads nothing) has the channel wait for it."""
+    while not channel._pipe.writing_paused:
+        channel.send({"t": "delta", "text": "x" * 65536})
+        await asyncio.sleep(0)
+
+
+async def test_drain_waits_for_a_slow_reader_and_wakes_every_writer_once_it_reads() -> None:
+    channel, peer = await _pipe()
+    try:
+        await _fill(channel)
+        waiting = [asyncio.create_task(channel.drain()) for _ in range(2)]  # call and control
+        await asyncio.sleep(0.05)
+        assert not any(w.done() for w in waiting)
+        loop = asyncio.get_running_loop()
+        while not all(w.done() for w in waiting):
+            await asyncio.wait_for(loop.sock_recv(peer, 1 << 20), WAIT)  # the reader catches up
+        await asyncio.gather(*waiting)
+    finally:
+        peer.close()
+        await channel.wait_closed()
+
+
+async def test_drain_fails_for_every_writer_once_the_reader_has_gone() -> None:
+    channel, peer = await _pipe()
+    try:
+        await _fill(channel)
+        waiting = [asyncio.create_task(channel.drain()) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        assert not any(w.done() for w in waiting)
+        peer.close()
+        for waiter in waiting:
+            with pytest.raises(ChannelClosed):
+                await asyncio.wait_for(waiter, WAIT)
+        with pytest.raises(ChannelClosed):
+            channel.send({"t": "late"})
+    finally:
+        await channel.wait_closed()
+
+
+class _Recorder:
+    """Stands in for the worker's channel: what ``_Deltas`` sends, in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.sent.append(message)
+
+    @property
+    def texts(self) -> list[str]:
+        return [m["text"] for m in self.sent]
+
+
+async def test_a_worker_sends_the_first_delta_of_a_turn_at_once_and_joins_the_rest() -> None:
+    pipe = _Recorder()
+    deltas = child._Deltas(cast(Channel, pipe), 7)
+    deltas.add("a")
+    assert pipe.texts == ["a"]  # nothing held back when the stream was quiet
+    deltas.add("b")
+    deltas.add("c")
+    assert pipe.texts == ["a"]
+    await asyncio.sleep(0)  # the turn of the loop ends
+    assert pipe.texts == ["a", "bc"]
+    deltas.add("d")  # a new turn: at once again
+    deltas.add("e")
+    deltas.flush()  # before usage, the end or an error
+    assert pipe.texts == ["a", "bc", "d", "e"]
+    await asyncio.sleep(0)
+    assert pipe.texts == ["a", "bc", "d", "e"]  # nothing twice
+    assert {m["t"] for m in pipe.sent} == {"delta"} and {m["id"] for m in pipe.sent} == {7}
+
+
+async def test_a_worker_joins_no_more_than_the_limit_and_drops_nothing() -> None:
+    pipe = _Recorder()
+    deltas = child._Deltas(cast(Channel, pipe), 1)
+    third = "x" * (JOIN_CHARS // 3)
+    pieces = ["first", third, third, third, third, "y"]
+    for piece in pieces:
+        deltas.add(piece)
+    await asyncio.sleep(0)
+    assert "".join(pipe.texts) == "".join(pieces)
+    assert pipe.texts[0] == "first"
+    assert max(len(t) for t in pipe.texts) <= JOIN_CHARS
+    assert len(pipe.texts) == 3  # "first", three thirds, the last third and "y"
+
+
+async def test_a_cancelled_call_sends_nothing_after() -> None:
+    pipe = _Recorder()
+    deltas = child._Deltas(cast(Channel, pipe), 1)
+    deltas.add("a")
+    deltas.add("b")
+    deltas.close()  # the server abandoned the call
+    await asyncio.sleep(0)
+    assert pipe.texts == ["a"]
+
+
+async def test_the_server_makes_one_event_of_the_delta_lines_waiting_on_the_pipe() -> None:
+    channel, peer = await _pipe()
+    pidfd = os.pidfd_open(os.getpid())  # never readable: this worker "runs" as long as the test
+    worker = Worker(os.getpid(), pidfd, channel, "unused", cast(WorkerPool, None))
+    half = "z" * (JOIN_CHARS // 2)
+    peer.send(
+        _lines(
+            {"t": "delta", "id": 1, "text": "a"},
+            {"t": "delta", "id": 1, "text": "b"},
+            {"t": "delta", "id": 1, "text": "c"},
+            {"t": "delta", "id": 0, "text": "from an abandoned call"},
+            {"t": "delta", "id": 1, "text": "d"},
+            {"t": "usage", "id": 1, "input": 3, "output": 4},
+            {"t": "delta", "id": 1, "text": "e"},
+            *[{"t": "delta", "id": 1, "text": half}] * 3,
+            {"t": "done", "id": 1},
+        )
+    )
+    request = ChatRequest(ModelSpec.parse("openai/gpt-4.1"), "s", (ChatMessage("user", "u"),))
+    try:
+        got = [out async for out in worker.stream_chat(request)]
+        assert json.loads(await asyncio.get_running_loop().sock_recv(peer, 65536))["t"] == "chat"
+    finally:
+        asyncio.get_running_loop().remove_reader(pidfd)
+        os.close(pidfd)
+        peer.close()
+        await channel.wait_closed()
+    assert got == [
+        TextDelta("abc"),  # joined up to the line of another call
+        TextDelta("d"),
+        Usage(3, 4),  # never joined, and it keeps its place
+        TextDelta("e" + half),  # joined up to the limit
+        TextDelta(half * 2),
+    ]

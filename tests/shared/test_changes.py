@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 
 from plancast.shared import (
+    DeleteFile,
     EditFile,
     ErrorCode,
+    FileOp,
+    MoveFile,
     ReplyFormatError,
     UnsafePathError,
     WriteFile,
@@ -18,7 +21,14 @@ from plancast.shared import (
 def test_ops_normalise_their_path() -> None:
     assert WriteFile("./a//b.py", "x").path == "a/b.py"
     assert EditFile("a\\b.py", "x", "y").path == "a/b.py"
-    assert (WriteFile.OP, EditFile.OP) == ("write", "edit")
+    assert MoveFile("./a.py", "b//c.py") == MoveFile("a.py", "b/c.py")
+    assert DeleteFile("x/./y").path == "x/y"
+    assert (WriteFile.OP, EditFile.OP, MoveFile.OP, DeleteFile.OP) == (
+        "write",
+        "edit",
+        "move",
+        "delete",
+    )
 
 
 @pytest.mark.parametrize("path", ["../a", "/a", ".git/config", ""])
@@ -27,6 +37,24 @@ def test_ops_refuse_unsafe_paths(path: str) -> None:
         WriteFile(path, "")
     with pytest.raises(UnsafePathError):
         EditFile(path, "x", "")
+    with pytest.raises(UnsafePathError):
+        MoveFile(path, "ok.py")
+    with pytest.raises(UnsafePathError):
+        MoveFile("ok.py", path)
+    with pytest.raises(UnsafePathError):
+        DeleteFile(path)
+
+
+def test_a_move_needs_two_different_paths() -> None:
+    with pytest.raises(ReplyFormatError, match="move of a.py names the same path twice"):
+        MoveFile("a.py", "./a.py")
+
+
+def test_paths_are_every_path_an_op_touches() -> None:
+    assert WriteFile("a", "").paths == ("a",)
+    assert EditFile("a", "x", "").paths == ("a",)
+    assert MoveFile("a", "b").paths == ("a", "b")
+    assert DeleteFile("a").paths == ("a",)
 
 
 def test_an_edit_needs_a_find() -> None:
@@ -35,8 +63,16 @@ def test_an_edit_needs_a_find() -> None:
     assert info.value.code is ErrorCode.BAD_MESSAGE
 
 
-@pytest.mark.parametrize("op", [WriteFile("a.py", "x\n"), EditFile("b/c.py", "old\n", "")])
-def test_ops_round_trip_through_dicts(op: WriteFile | EditFile) -> None:
+@pytest.mark.parametrize(
+    "op",
+    [
+        WriteFile("a.py", "x\n"),
+        EditFile("b/c.py", "old\n", ""),
+        MoveFile("a.py", "lib/a.py"),
+        DeleteFile("old.txt"),
+    ],
+)
+def test_ops_round_trip_through_dicts(op: FileOp) -> None:
     data = op_to_dict(op)
     assert data["op"] == op.OP
     assert op_from_dict(data) == op
@@ -47,7 +83,11 @@ def test_ops_round_trip_through_dicts(op: WriteFile | EditFile) -> None:
     [
         ({"op": "write", "path": "a"}, ReplyFormatError, "write op is missing 'content'"),
         ({"op": "edit", "path": "a", "find": "x"}, ReplyFormatError, "missing 'replace'"),
-        ({"op": "delete", "path": "a"}, ReplyFormatError, "unknown op 'delete'"),
+        ({"op": "copy", "path": "a"}, ReplyFormatError, "unknown op 'copy'"),
+        ({"op": "move", "path": "a"}, ReplyFormatError, "move op is missing 'to'"),
+        ({"op": "move", "path": "a", "to": "a"}, ReplyFormatError, "same path twice"),
+        ({"op": "move", "path": "a", "to": "/a"}, UnsafePathError, "absolute"),
+        ({"op": "delete"}, ReplyFormatError, "delete op is missing 'path'"),
         ({}, ReplyFormatError, "unknown op None"),
         ({"op": "write", "path": "../a", "content": ""}, UnsafePathError, "climbs out"),
         ({"op": "edit", "path": "a", "find": "", "replace": ""}, ReplyFormatError, "empty find"),

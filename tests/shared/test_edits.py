@@ -7,12 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from plancast.shared import (
+    DeleteFile,
     EditAmbiguousError,
     EditError,
     EditFile,
     EditMatch,
     EditNotFoundError,
     ErrorCode,
+    MoveFile,
     OpParsed,
     ReplyParser,
     WriteFile,
@@ -255,6 +257,34 @@ def test_ops_for_one_path_at_least_one() -> None:
         apply_ops("x", [])
     with pytest.raises(ValueError, match="a.py and b.py"):
         apply_ops("x", [WriteFile("a.py", ""), WriteFile("b.py", "")])
+    with pytest.raises(ValueError, match="a.py and b.py"):  # a move is seen from its source
+        apply_ops("x", [MoveFile("a.py", "b.py"), WriteFile("b.py", "")])
+
+
+# -- deletes and moves ------------------------------------------------------------------------
+
+
+def test_a_delete_or_a_move_leaves_no_file_at_the_path() -> None:
+    assert apply_ops(PY, [DeleteFile("src/app.py")]) is None
+    assert apply_ops(PY, [MoveFile("src/app.py", "lib/app.py")]) is None
+    assert apply_ops("", [DeleteFile("src/app.py")]) is None  # an empty file exists
+
+
+def test_a_write_after_a_delete_creates_the_file_anew() -> None:
+    ops = [DeleteFile("src/app.py"), WriteFile("src/app.py", "new\n")]
+    assert apply_ops(PY.replace("\n", "\r\n"), ops) == "new\n"  # no style to keep
+
+
+@pytest.mark.parametrize(
+    ("op", "verb"),
+    [(DeleteFile("src/app.py"), "delete"), (MoveFile("src/app.py", "b.py"), "move")],
+)
+def test_deleting_or_moving_a_missing_file(op: DeleteFile | MoveFile, verb: str) -> None:
+    with pytest.raises(EditNotFoundError) as info:
+        apply_ops(None, [op])
+    assert info.value.message == f"cannot {verb} src/app.py: the file does not exist"
+    with pytest.raises(EditNotFoundError, match="cannot edit"):
+        apply_ops(PY, [op, edit("import os\n", "")])
 
 
 # -- properties -------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ def test_all_imports_are_exported() -> None:
 def test_public_definitions_are_exported() -> None:
     modules = _private_modules()
     assert {m.__name__.rsplit(".", 1)[1] for m in modules} >= {
+        "_build",
         "_changes",
         "_diff",
         "_edits",
@@ -67,6 +68,7 @@ def test_public_definitions_are_exported() -> None:
         "_providers",
         "_reply",
         "_seal",
+        "_validate",
     }
     missing = []
     for module in modules:

@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 from plancast.shared import (
     DEFAULT_MAX_BLOCK_CHARS,
     BlockOpened,
+    DeleteFile,
     EditFile,
+    MoveFile,
     OpParsed,
     ParseProblem,
     ReplyEvent,
@@ -308,8 +310,31 @@ after = 1
 </pc:file>
 """
 
+MOVES = """\
+The helpers move into their own package, and the old shim goes:
+
+<pc:move path="src/helpers.py" to="src/util/helpers.py" />
+   <pc:delete   path = "src/compat.py"/>  
+
+```
+<pc:delete path="docs/old.md" />
+```
+<pc:edit path="src/util/helpers.py">
+<pc:find>
+x = 1
+</pc:find>
+<pc:replace>
+x = 2
+</pc:replace>
+<pc:move path="a.py" to="b.py" />
+<pc:move path="b.py" to="../out.py" />
+<pc:delete path="x.py">
+</pc:move>
+"""
+
 CORPUS = {
     "two_files": TWO_FILES,
+    "moves": MOVES,
     "multi_edit": MULTI_EDIT,
     "fenced": FENCED,
     "prose_with_code": PROSE_WITH_CODE,
@@ -358,6 +383,12 @@ _TAG_LINES = [
     '<pc:edit path="a.py">',
     '  <pc:edit path="c.txt">  ',
     '<pc:file path="../x">',
+    '<pc:move path="a.py" to="c.txt" />',
+    '<pc:move path="a.py" to="a.py" />',
+    '<pc:move path="a.py" />',
+    '<pc:delete path="pkg/b.py" />',
+    '<pc:delete path="/x" />',
+    "</pc:delete>",
     "<pc:file path=x>",
     "<pc:edit>",
     "</pc:file>",
@@ -398,8 +429,8 @@ def test_any_reply_parses_without_raising_and_split_invariant(
         assert 1 <= event.line <= line_count
     for event in events:
         if isinstance(event, OpParsed):
-            assert isinstance(event.op, (WriteFile, EditFile))
-            assert event.op.path in ("a.py", "pkg/b.py", "c.txt")
+            assert isinstance(event.op, (WriteFile, EditFile, MoveFile, DeleteFile))
+            assert set(event.op.paths) <= {"a.py", "pkg/b.py", "c.txt"}
 
 
 # -- what the events say ----------------------------------------------------------------------
@@ -915,6 +946,93 @@ def test_memory_stays_bounded(prefix: str) -> None:
         tracemalloc.stop()
     assert peak < 1024 * 1024
     parser.finish()
+
+
+# -- moves and deletes ------------------------------------------------------------------------
+
+
+def test_moves_and_deletes_are_one_line_ops() -> None:
+    events = tr(MOVES)
+    assert events[:3] == [
+        OpParsed(MoveFile("src/helpers.py", "src/util/helpers.py"), 3),
+        OpParsed(DeleteFile("src/compat.py"), 4),
+        OpParsed(DeleteFile("docs/old.md"), 7),  # in a fence of the prose, like other tags
+    ]
+    assert not any(isinstance(e, BlockOpened) and e.line in (3, 4, 7) for e in events)
+
+
+def test_a_move_or_delete_ends_an_edit_whose_close_is_missing() -> None:
+    events = tr(MOVES)
+    assert events[3:] == [
+        BlockOpened("edit", "src/util/helpers.py", 9),
+        OpParsed(EditFile("src/util/helpers.py", "x = 1\n", "x = 2\n"), 10),
+        ParseProblem(
+            "line 16: <pc:move> inside the <pc:edit> block for src/util/helpers.py opened at "
+            "line 9, which ends there (its </pc:edit> is missing)",
+            16,
+            "src/util/helpers.py",
+        ),
+        OpParsed(MoveFile("a.py", "b.py"), 16),
+        ParseProblem(
+            "line 17: <pc:move> refused: path '../out.py' climbs out of the project with '..'; "
+            "it is skipped",
+            17,
+            "b.py",
+        ),
+        ParseProblem(
+            'line 18: malformed <pc:delete> tag, expected <pc:delete path="relative/path" />; '
+            "it is skipped",
+            18,
+        ),
+        ParseProblem("line 19: </pc:move> outside any block", 19),
+    ]
+
+
+def test_a_move_where_a_replace_is_expected_drops_the_pair() -> None:
+    reply = '<pc:edit path="a.py">\n<pc:find>\nx\n</pc:find>\n<pc:delete path="a.py" />\n'
+    events = tr(reply)
+    assert ops(events) == [DeleteFile("a.py")]
+    assert [p.line for p in problems(events)] == [2, 5]
+    assert "has no <pc:replace> before line 5" in problems(events)[0].message
+
+
+def test_move_and_delete_tags_in_bodies_are_content() -> None:
+    tag = '<pc:delete path="a.py" />\n<pc:move path="a.py" to="b.py" />\n'
+    reply = f'<pc:file path="doc.md">\n{tag}</pc:file>\n'
+    reply += f'<pc:edit path="doc.md">\n<pc:find>\n{tag}</pc:find>\n<pc:replace>\n</pc:replace>\n'
+    reply += "</pc:edit>\n"
+    assert ops(tr(reply)) == [WriteFile("doc.md", tag), EditFile("doc.md", tag, "")]
+
+
+@pytest.mark.parametrize(
+    ("line", "message", "path"),
+    [
+        ('<pc:move path="a.py" />', "malformed <pc:move> tag", None),
+        ('<pc:move to="b.py" path="a.py" />', "malformed <pc:move> tag", None),
+        ("<pc:move path='a.py' to='b.py' />", "malformed <pc:move> tag", None),
+        ('<pc:move path="a.py" to="b.py">', "malformed <pc:move> tag", None),
+        ("<pc:move>", "malformed <pc:move> tag", None),
+        ('<pc:delete path="a.py"></pc:delete>', "malformed <pc:delete> tag", None),
+        ("<pc:delete />", "malformed <pc:delete> tag", None),
+        ('<pc:move path="a.py" to="./a.py" />', "refused: move of a.py names the same", "a.py"),
+        ('<pc:move path="/a.py" to="b.py" />', "refused: path '/a.py' is absolute", None),
+        ('<pc:move path="a.py" to=".git/x" />', "refused: path '.git/x' is inside .git/", "a.py"),
+        ('<pc:delete path="" />', "<pc:delete> refused: path is empty", None),
+        ("</pc:delete>", "</pc:delete> outside any block", None),
+    ],
+)
+def test_bad_move_and_delete_tags_are_problems(line: str, message: str, path: str | None) -> None:
+    (problem,) = tr(f"{line}\nafter\n")
+    assert isinstance(problem, ParseProblem)
+    assert (problem.line, problem.path) == (1, path)
+    assert message in problem.message
+
+
+def test_move_and_delete_tags_leave_no_block_open() -> None:
+    parser = ReplyParser()
+    parser.feed('<pc:move path="a" to="b" />\n<pc:delete path="c" />\n')
+    assert parser.current_block is None
+    assert parser.finish() == []
 
 
 # -- events validate when built ---------------------------------------------------------------

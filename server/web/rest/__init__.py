@@ -10,7 +10,18 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from plancast.server.web.rest import changes, context, convo, health, history, projects, streams
+from plancast.server.web.rest import (
+    changes,
+    context,
+    convo,
+    health,
+    history,
+    models,
+    projects,
+    review,
+    streams,
+    usage,
+)
 from plancast.server.web.rest.health import VERSION
 
 ROUTES: list[Route] = [
@@ -20,7 +31,10 @@ ROUTES: list[Route] = [
     *context.ROUTES,
     *convo.ROUTES,
     *changes.ROUTES,
+    *review.ROUTES,
+    *usage.ROUTES,
     *history.ROUTES,
+    *models.ROUTES,
 ]
 
 __all__ = ["ROUTES", "VERSION"]

@@ -24,6 +24,9 @@ def _change(c: changes.Change) -> dict[str, Any]:
         "status": c.status,
         "stream_id": c.stream_id,
         "position": c.position,
+        "result": c.result,
+        "base_sha256": c.base_sha256,
+        "build": c.build,
     }
 
 
@@ -31,7 +34,7 @@ async def get_changes(request: Request) -> JSONResponse:
     p = principal_for(request, Action.READ)
     status = request.query_params.get("status", "pending")
     if status not in (*changes.STATUSES, "all"):
-        raise InvalidRequest("status must be pending, applied, rejected or all")
+        raise InvalidRequest("status must be pending, applied, rejected, failed or all")
     async with request.app.state.db.connect() as conn:
         await plans.get_plan(conn, p.org_id, request.path_params["plan_id"])
         found = await changes.list_changes(
@@ -59,7 +62,11 @@ async def _set_change_status(request: Request, status: str) -> JSONResponse:
             ids=ids,
             paths=paths,
         )
-    return JSONResponse({"changes": [_change(c) for c in moved]})
+    # Ids and paths only: the response is kept with its idempotency key, and file text must
+    # not be kept anywhere but in the plan's own history.
+    return JSONResponse(
+        {"changes": [{"id": c.id, "path": c.path, "status": status} for c in moved]}
+    )
 
 
 @idempotent

@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from plancast.server.domain.branches import MAIN, check_name
 from plancast.server.domain.principal import Action, Principal, authorize
 from plancast.server.errors import InvalidRequest
 from plancast.server.web.auth import authenticate
@@ -62,7 +63,8 @@ def field_str_list(data: dict[str, Any], key: str) -> list[str] | None:
 
 
 def branch_of(request: Request) -> str:
-    return request.query_params.get("branch", "main")
+    """The ``?branch=`` a plan route acts on (default ``main``); a bad name is refused."""
+    return check_name(request.query_params.get("branch", MAIN))
 
 
 def principal_for(request: Request, action: Action) -> Principal:

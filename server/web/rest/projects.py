@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from plancast.server.domain import plans, projects, versions
 from plancast.server.domain.principal import Action
-from plancast.server.web.idempotency import idempotent
+from plancast.server.web.idempotency import forget_under, idempotent
 from plancast.server.web.rest.inputs import branch_of, field_str, principal_for, read_json
 
 
@@ -40,7 +40,12 @@ async def get_project(request: Request) -> JSONResponse:
 async def list_plans(request: Request) -> JSONResponse:
     p = principal_for(request, Action.READ)
     async with request.app.state.db.connect() as conn:
-        found = await plans.list_plans(conn, p.org_id, request.path_params["project_id"])
+        found = await plans.list_plans(
+            conn,
+            p.org_id,
+            request.path_params["project_id"],
+            archived=request.query_params.get("archived") == "1",
+        )
     return JSONResponse({"plans": [asdict(x) for x in found]})
 
 
@@ -78,11 +83,53 @@ async def get_plan(request: Request) -> JSONResponse:
     )
 
 
+@idempotent
+async def rename_plan(request: Request) -> Response:
+    p = principal_for(request, Action.WRITE)
+    data = await read_json(request)
+    name = field_str(data, "name") or ""
+    async with request.app.state.db.begin() as conn:
+        plan = await plans.rename_plan(conn, p.org_id, request.path_params["plan_id"], name)
+    return JSONResponse(asdict(plan))
+
+
+async def _set_archived(request: Request, archived: bool) -> Response:
+    p = principal_for(request, Action.WRITE)
+    await read_json(request)  # no fields, but a body that is not an object is still refused
+    async with request.app.state.db.begin() as conn:
+        plan = await plans.set_archived(conn, p.org_id, request.path_params["plan_id"], archived)
+    return JSONResponse(asdict(plan))
+
+
+@idempotent
+async def archive_plan(request: Request) -> Response:
+    return await _set_archived(request, True)
+
+
+@idempotent
+async def unarchive_plan(request: Request) -> Response:
+    return await _set_archived(request, False)
+
+
+@idempotent
+async def delete_plan(request: Request) -> Response:
+    p = principal_for(request, Action.WRITE)
+    plan_id = request.path_params["plan_id"]
+    async with request.app.state.db.begin() as conn:
+        plan = await plans.delete_plan(conn, p.org_id, plan_id)
+        await forget_under(conn, p.org_id, f"/api/v1/plans/{plan_id}/")
+    return JSONResponse({"deleted": asdict(plan)})
+
+
 ROUTES = [
     Route("/api/v1/projects", list_projects, methods=["GET"]),
     Route("/api/v1/projects", create_project, methods=["POST"]),
     Route("/api/v1/projects/{project_id}", get_project),
     Route("/api/v1/projects/{project_id}/plans", list_plans, methods=["GET"]),
     Route("/api/v1/projects/{project_id}/plans", create_plan, methods=["POST"]),
-    Route("/api/v1/plans/{plan_id}", get_plan),
+    Route("/api/v1/plans/{plan_id}", get_plan, methods=["GET"]),
+    Route("/api/v1/plans/{plan_id}", delete_plan, methods=["DELETE"]),
+    Route("/api/v1/plans/{plan_id}/rename", rename_plan, methods=["POST"]),
+    Route("/api/v1/plans/{plan_id}/archive", archive_plan, methods=["POST"]),
+    Route("/api/v1/plans/{plan_id}/unarchive", unarchive_plan, methods=["POST"]),
 ]

@@ -11,7 +11,7 @@ from starlette.routing import Route
 from plancast.server.domain import plans, projects
 from plancast.server.domain.principal import Action
 from plancast.server.streams import records
-from plancast.server.web.rest.inputs import principal_for
+from plancast.server.web.rest.inputs import branch_of, principal_for
 from plancast.shared import SEAL_SUITE
 
 
@@ -20,6 +20,9 @@ async def list_streams(request: Request) -> JSONResponse:
     async with request.app.state.db.connect() as conn:
         await plans.get_plan(conn, p.org_id, request.path_params["plan_id"])
         found = await records.list_for_plan(conn, p.org_id, request.path_params["plan_id"])
+    if "branch" in request.query_params:  # one branch's streams (the client's current one)
+        branch = branch_of(request)
+        found = [s for s in found if s.branch == branch]
     return JSONResponse({"streams": [asdict(s) for s in found]})
 
 

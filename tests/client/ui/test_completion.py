@@ -34,7 +34,7 @@ def offered(completer: ReplCompleter, text: str) -> list[str]:
 
 
 def test_commands_include_the_cli_and_the_sessions_own(completer: ReplCompleter) -> None:
-    assert offered(completer, "\\lo")[0] == "\\load"
+    assert offered(completer, "\\loa")[0] == "\\load"  # "lo" would offer "log" first
     assert "\\multiline" in offered(completer, "\\mul")
     assert "\\config" in offered(completer, "\\")
     assert offered(completer, "\\cmpl")[0] == "\\completion"  # fuzzy

@@ -204,18 +204,18 @@ def test_config_command_works_on_a_broken_file_and_says_how_to_recover() -> None
 def test_the_config_files_model_is_used_when_no_flag_or_variable_says_otherwise(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from plancast.client import credentials
-    from plancast.client.commands import streams
+    from plancast.client.commands import models, streams
+    from plancast.shared import PlanModels
 
-    seen: list[str | None] = []
+    seen: list[str] = []
 
-    def choose_model(explicit: str | None) -> None:
-        seen.append(explicit)
+    def credentials(resolved: PlanModels, fallback: object) -> None:
+        seen.append(str(resolved.roles["planner"].model))
         raise PlancastError("seen; no stream needed")
 
-    # Whether streams imports it at module level or inside the function:
-    monkeypatch.setattr(credentials, "choose_model", choose_model)
-    monkeypatch.setattr(streams, "choose_model", choose_model, raising=False)
+    # A plan that sets no model of its own: the default decides, below -m.
+    monkeypatch.setattr(models, "plan_settings", lambda session: PlanModels())
+    monkeypatch.setattr(streams, "_credentials", credentials)
     write_config_file({"model": "ollama/llama3.1"})
     run_cli("tell", "x")
     run_cli("chat", "-m", "openai/gpt-5.5", "x")

@@ -270,3 +270,25 @@ def test_the_blank_line_before_a_change_block_stays_before_its_marker(tmp_path: 
     render(term, tmp_path, stream_events(text), color=True)
     shown = [line.strip() for line in plain(term.stdout).splitlines()]
     assert shown[:4] == ["Intro.", "", "▸ writing a.py", "After."]
+
+
+def test_a_change_whose_build_failed_is_named_with_its_reason_and_not_counted(
+    tmp_path: Path,
+) -> None:
+    events = stream_events(REPLY)
+    end = events.pop()
+    failed = ChangeEvent(
+        stream_id="s1",
+        seq=end.seq,
+        change_id="c1",
+        path="greet.py",
+        op="write",
+        status="failed",
+        detail="greet.py would not parse as Python at line 1",
+    )
+    events += [failed, End(stream_id="s1", seq=end.seq + 1, status="finished", changes=1)]
+    term = FakeTerminal(out_tty=False, err_tty=False)
+    renderer = render(term, tmp_path, events)
+    assert "pending change" not in term.stdout
+    assert "not buildable, never applied: greet.py: greet.py would not parse" in term.stderr
+    assert renderer.status.changes == 0

@@ -49,9 +49,9 @@ def test_the_command_prints_each_script() -> None:
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        ("plancast lo", ["load"]),
+        ("plancast lo", ["load", "log"]),
         ("plancast co", ["completion", "config", "connect", "continue", "convo"]),
-        ("plancast --server http://x l", ["load", "ls"]),
+        ("plancast --server http://x l", ["load", "log", "ls"]),
         ("plancast load --rec", ["--recursive"]),
         ("plancast load s", ["setup.cfg", "src"]),
         ("plancast load -n note s", ["setup.cfg", "src"]),
@@ -60,7 +60,7 @@ def test_the_command_prints_each_script() -> None:
         ("plancast completion ", ["bash", "fish", "zsh"]),
         ("plancast config conf", ["confirm_apply_files", "confirm_tokens"]),
         ("plancast config markdown ", []),
-        ("plancast plans -", ["--json", "--quiet", "-h", "--help", "-q"]),
+        ("plancast plans -", ["--archived", "--json", "--quiet", "-h", "--help", "-q"]),
     ],
 )
 def test_bash(project: Path, line: str, expected: list[str]) -> None:
