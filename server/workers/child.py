@@ -33,7 +33,7 @@ from plancast.server.llm import calls
 from plancast.server.llm.credentials import Credentials
 from plancast.server.llm.errors import ProviderError
 from plancast.server.llm.types import ChatMessage, ChatRequest, TextDelta
-from plancast.server.logs import KEY_CARRIERS, RedactingFilter
+from plancast.server.logs import FORMAT_ENV, KEY_CARRIERS, redacting_handler
 from plancast.server.workers.channel import JOIN_CHARS, Channel, ChannelClosed
 from plancast.shared import ModelSpec, PlancastError, SealError, open_credentials
 from plancast.shared._seal import b64encode
@@ -50,9 +50,9 @@ def harden() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter())
+    # The server's format (text or json: ``logs.configure`` put it in the environment), so that
+    # a worker's lines fit the log they share with the server's.
+    handler = redacting_handler(os.environ.get(FORMAT_ENV, "text"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
