@@ -27,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from plancast.server.domain import branches, versions
 from plancast.server.domain.ids import new_id, now
 from plancast.server.errors import Conflict, InvalidRequest
-from plancast.server.store.schema import branches as branches_table
 from plancast.server.store.schema import changes, head_moves
 
 TICK_S = 1e-6
@@ -145,17 +144,7 @@ async def _move(
     before: versions.Version,
     after: versions.Version,
 ) -> HeadMove:
-    moved = await conn.execute(
-        branches_table.update()
-        .where(
-            branches_table.c.org_id == org_id,
-            branches_table.c.plan_id == plan_id,
-            branches_table.c.name == branch,
-            branches_table.c.head_id == before.id,
-        )
-        .values(head_id=after.id)
-    )
-    if moved.rowcount != 1:
+    if not await versions.move_head(conn, org_id, plan_id, branch, before.id, after.id):
         raise Conflict(f"branch {branch!r} moved meanwhile; look at `plancast log` and try again")
     latest = await conn.scalar(
         select(head_moves.c.created_at)

@@ -168,17 +168,7 @@ async def commit(
         try:
             async with conn.begin_nested():
                 await _insert(conn, org_id, plan_id, version)
-                moved = await conn.execute(
-                    branches.update()
-                    .where(
-                        branches.c.org_id == org_id,
-                        branches.c.plan_id == plan_id,
-                        branches.c.name == branch,
-                        branches.c.head_id == parent.id,
-                    )
-                    .values(head_id=version.id)
-                )
-                if moved.rowcount != 1:
+                if not await move_head(conn, org_id, plan_id, branch, parent.id, version.id):
                     raise _HeadMoved
         except (IntegrityError, _HeadMoved):
             continue
@@ -188,6 +178,26 @@ async def commit(
 
 class _HeadMoved(Exception):
     pass
+
+
+async def move_head(
+    conn: AsyncConnection, org_id: str, plan_id: str, branch: str, from_id: str, to_id: str
+) -> bool:
+    """Point ``branch`` at ``to_id`` if it still points at ``from_id`` (rule 2's compare-and-set).
+
+    Returns False when another writer moved the head first.
+    """
+    moved = await conn.execute(
+        branches.update()
+        .where(
+            branches.c.org_id == org_id,
+            branches.c.plan_id == plan_id,
+            branches.c.name == branch,
+            branches.c.head_id == from_id,
+        )
+        .values(head_id=to_id)
+    )
+    return bool(moved.rowcount == 1)
 
 
 async def _lock_plan(conn: AsyncConnection, org_id: str, plan_id: str) -> None:
