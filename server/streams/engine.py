@@ -364,6 +364,10 @@ class StreamService:
             )
             history = await convo.list_messages(conn, live.org_id, live.plan_id, live.branch)
         run.build = ReplyBuild(context_files(context))
+        prompts_sent = [m.content for m in history if m.role == "user"]
+        run.first_prompt, run.last_prompt = (
+            (prompts_sent[0], prompts_sent[-1]) if prompts_sent else ("", "")
+        )
         history = await self._summarize(run, history)
         system = prompts.system_prompt(run.mode, context)
         base = prompts.conversation(history, None)
@@ -524,8 +528,7 @@ class StreamService:
             draft = await plan_names.draft_name(conn, live.org_id, live.plan_id)
             if draft is None:
                 return
-            history = await convo.list_messages(conn, live.org_id, live.plan_id, live.branch)
-        prompt = next((m.content for m in history if m.role == "user"), "")
+        prompt = run.first_prompt
         if not prompt:
             return
         try:
@@ -545,9 +548,7 @@ class StreamService:
     async def _commit_message(self, run: _Run) -> None:
         """The committer's message for this reply's changes, kept for ``apply --commit``."""
         live = run.live
-        async with self._db.connect() as conn:
-            history = await convo.list_messages(conn, live.org_id, live.plan_id, live.branch)
-        prompt = next((m.content for m in reversed(history) if m.role == "user"), "")
+        prompt = run.last_prompt
         paths = sorted({op.path for _, op in run.ops})
         try:
             run.commit_message = clean_commit_message(
@@ -667,6 +668,8 @@ class _Run:
     problems: list[str] = field(default_factory=list)
     first_token: float | None = None
     commit_message: str | None = None
+    first_prompt: str = ""  # the conversation's first and latest prompts, read once by ``_plan``
+    last_prompt: str = ""
     build: ReplyBuild = field(default_factory=lambda: ReplyBuild({}))
     built: list[BuiltChange] | None = None
     build_started: bool = False  # a stop during the rebuilds leaves every change unbuilt
