@@ -116,21 +116,23 @@ async def stream_reply(
             model="claude-test", max_tokens=256, messages=MESSAGES, stream=True
         )
         run.created = True
-        async for event in events:
-            if event.type == "content_block_delta" and event.delta.type == "text_delta":
-                run.pieces.append(event.delta.text)
-            elif event.type == "message_delta":
-                run.finish = event.delta.stop_reason
+        async with events:  # closes the response even when the SDK raises mid-stream
+            async for event in events:
+                if event.type == "content_block_delta" and event.delta.type == "text_delta":
+                    run.pieces.append(event.delta.text)
+                elif event.type == "message_delta":
+                    run.finish = event.delta.stop_reason
         return
     chunks = await sdk.chat(provider, timeout).chat.completions.create(
         model="gpt-test", messages=MESSAGES, stream=True
     )
     run.created = True
-    async for chunk in chunks:
-        if chunk.choices and chunk.choices[0].delta.content:
-            run.pieces.append(chunk.choices[0].delta.content)
-        if chunk.choices and chunk.choices[0].finish_reason:
-            run.finish = chunk.choices[0].finish_reason
+    async with chunks:
+        async for chunk in chunks:
+            if chunk.choices and chunk.choices[0].delta.content:
+                run.pieces.append(chunk.choices[0].delta.content)
+            if chunk.choices and chunk.choices[0].finish_reason:
+                run.finish = chunk.choices[0].finish_reason
 
 
 async def complete(sdk: Clients, provider: Provider, timeout: float | None = None) -> str:
