@@ -20,7 +20,10 @@ from starlette.types import ASGIApp
 from plancast.server.config import Settings
 from plancast.server.domain.accounts import ensure_local_principal
 from plancast.server.domain.ids import new_id
+from plancast.server.domain.principal import Role
+from plancast.server.domain.signin import SignIn
 from plancast.server.llm.calls import RetryPolicy
+from plancast.server.mailer import Mailer
 from plancast.server.metrics import Metrics
 from plancast.server.store.database import create_engine, migrate
 from plancast.server.streams.deadlines import StreamLimits
@@ -28,9 +31,12 @@ from plancast.server.streams.eventlog import EventLog
 from plancast.server.streams.managed import ManagedStreamService
 from plancast.server.web import ops, rest, sse
 from plancast.server.web.auth import load_or_create_token
+from plancast.server.web.connections import Connections
 from plancast.server.web.errors import EXCEPTION_HANDLERS
 from plancast.server.web.hosts import HostCheck
 from plancast.server.web.request_ids import RequestIds
+from plancast.server.web.security_headers import SecurityHeaders
+from plancast.server.web.throttle import Throttle
 from plancast.server.web.websocket import stream_socket
 from plancast.server.workers.pool import WorkerPool
 
@@ -40,15 +46,17 @@ LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
 
 
 class _App(Starlette):
-    """Starlette with request ids outside even its error middleware.
+    """Starlette with request ids and security headers outside even its error middleware.
 
     ``Middleware`` entries sit inside the middleware that answers unhandled errors, so a 500
     (and the error line logged for it) would have no request id, when that is the id a user
-    reports. Wrapping the whole stack gives every response and line one.
+    reports, nor the security headers. Wrapping the whole stack gives every response and line
+    a request id, and every response the headers.
     """
 
     def build_middleware_stack(self) -> ASGIApp:
-        return RequestIds(super().build_middleware_stack())
+        tls = self.state.settings.tls_certfile is not None  # set by create_app before any call
+        return RequestIds(SecurityHeaders(super().build_middleware_stack(), hsts=tls))
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -99,7 +107,27 @@ def create_app(settings: Settings) -> Starlette:
         app.state.workers = workers
         app.state.metrics = metrics
         app.state.local_principal = principal
-        app.state.local_token = load_or_create_token(settings.data_dir)
+        # Team mode has accounts: no local token exists there, so none can leak.
+        app.state.local_token = (
+            load_or_create_token(settings.data_dir) if settings.mode == "local" else None
+        )
+        connections = Connections()
+        app.state.connections = connections
+
+        def sessions_ended(session_ids: list[str]) -> None:
+            for session_id in session_ids:
+                service.revoke_session(session_id)
+            connections.sessions_ended(session_ids)
+
+        def memberships_changed(org_id: str, user_id: str, role: Role | None) -> None:
+            if role is None:
+                service.revoke_member(org_id, user_id)
+            connections.membership_changed(org_id, user_id, role)
+
+        app.state.mailer = Mailer(settings)
+        app.state.signin = SignIn(engine, app.state.mailer, settings, on_revoked=sessions_ended)
+        app.state.memberships_changed = memberships_changed
+        app.state.throttle = Throttle()
         logger.info("plancast server ready on %s:%d", settings.host, settings.port)
         try:
             yield
@@ -117,6 +145,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             *ops.ROUTES,
             *rest.ROUTES,
+            *(rest.TEAM_ROUTES if settings.mode == "team" else ()),
             *sse.ROUTES,
             WebSocketRoute("/api/v1/streams", stream_socket),
         ],

@@ -54,11 +54,15 @@ def _drop_keys_from_environment() -> None:
     import logging
     import os
 
+    from plancast.server.config import SETTINGS
     from plancast.server.workers.forkserver import clean_environment
 
+    ours = {setting.env for setting in SETTINGS}  # PLANCAST_TLS_KEYFILE is a path, not a key
     kept = clean_environment(os.environ)
     for name in sorted(set(os.environ) - set(kept)):
         del os.environ[name]
+        if name in ours:
+            continue
         logging.getLogger("plancast.server").warning(
             "%s is set in the server's environment; the server does not use it (clients seal "
             "their keys to each stream's worker). Start the server without it.",

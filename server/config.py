@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,19 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Comma-separated browser origins allowed to open WebSockets "
         "(default: none; clients that send no Origin header are allowed).",
+    ),
+    Setting(
+        "tls_certfile",
+        Path,
+        None,
+        "PEM certificate chain to serve HTTPS and WSS with, TLS 1.3 only (needs tls_keyfile). "
+        "Without it the server speaks plain HTTP: keep it on loopback or behind a TLS proxy.",
+    ),
+    Setting(
+        "tls_keyfile",
+        Path,
+        None,
+        "PEM private key of tls_certfile, unencrypted; keep it readable by the server's user only.",
     ),
     Setting(
         "event_flush_ms",
@@ -190,6 +203,55 @@ SETTINGS: tuple[Setting, ...] = (
         "Serve /metrics without the access token, for a Prometheus scraper on a private "
         "network; the metrics carry no ids, prompts or keys.",
     ),
+    Setting(
+        "mode",
+        str,
+        "local",
+        "local: one implicit user with the access token in the data folder. team: accounts "
+        "(email and password), orgs, roles and invites; needs smtp_host for sign-in codes.",
+    ),
+    Setting(
+        "signup",
+        str,
+        "invite",
+        "Team mode: who may create an account. invite: only with an invite (the first account "
+        "of an empty server may always sign up, and owns a new org); open: anyone, each with "
+        "an org of their own.",
+    ),
+    Setting("smtp_host", str, "", "SMTP server for sign-in codes and invites (team mode)."),
+    Setting("smtp_port", int, 587, "SMTP port.", minimum=1, maximum=65535),
+    Setting(
+        "smtp_security",
+        str,
+        "starttls",
+        "starttls (upgrade, required), tls (implicit TLS, usually port 465), or none "
+        "(only for an SMTP relay on loopback).",
+    ),
+    Setting("smtp_username", str, "", "SMTP user name, if the server wants one."),
+    Setting(
+        "smtp_password_file",
+        Path,
+        None,
+        "A file holding the SMTP password (read once at start; never logged).",
+    ),
+    Setting("smtp_from", str, "plancast@localhost", "The From address of plancast's emails."),
+    Setting(
+        "session_idle_days",
+        float,
+        14.0,
+        "A sign-in session unused for this long expires.",
+        minimum=0.0001,
+    ),
+    Setting(
+        "session_max_days",
+        float,
+        90.0,
+        "A sign-in session expires this long after sign-in, used or not.",
+        minimum=0.0001,
+    ),
+    Setting(
+        "invite_days", float, 7.0, "An invite expires this long after it is sent.", minimum=0.0001
+    ),
 )
 
 
@@ -202,6 +264,8 @@ class Settings:
     log_level: str = "info"
     log_format: str = "text"
     allowed_origins: tuple[str, ...] = ()
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
     event_flush_ms: int = 50
     event_flush_size: int = 200
     provider_timeout_s: float = 120.0
@@ -216,6 +280,18 @@ class Settings:
     max_request_bytes: int = 32 * 1024 * 1024
     shutdown_grace_s: float = 25.0
     metrics_public: bool = False
+    mode: str = "local"
+    signup: str = "invite"
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"
+    smtp_username: str = ""
+    smtp_password_file: Path | None = None
+    smtp_password: str = field(default="", repr=False)  # read from smtp_password_file
+    smtp_from: str = "plancast@localhost"
+    session_idle_days: float = 14.0
+    session_max_days: float = 90.0
+    invite_days: float = 7.0
 
     @classmethod
     def load(
@@ -251,8 +327,30 @@ class Settings:
             )
         if values["log_format"] not in ("text", "json"):
             raise ValueError(f"log_format must be text or json, not {values['log_format']!r}")
+        for name, allowed in _CHOICES.items():
+            if values[name] not in allowed:
+                raise ValueError(f"{name} must be {' or '.join(allowed)}, not {values[name]!r}")
+        if values["mode"] == "team" and not values["smtp_host"]:
+            raise ValueError("team mode sends sign-in codes by email: set smtp_host")
+        if values["smtp_password_file"] is not None:
+            values["smtp_password"] = _read_secret(values["smtp_password_file"])
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+_CHOICES = {
+    "mode": ("local", "team"),
+    "signup": ("invite", "open"),
+    "smtp_security": ("starttls", "tls", "none"),
+}
+
+
+def _read_secret(path: Path) -> str:
+    """A secret from a file (a Compose or Kubernetes secret); errors name the file, not it."""
+    try:
+        return Path(path).expanduser().read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
 
 
 _BOOLEAN_WORDS = {

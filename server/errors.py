@@ -7,6 +7,7 @@
     ├── Conflict        409  the request conflicts with the current state
     │   └── Busy        409  the plan branch already has a running stream
     ├── InvalidRequest  400  the request is well-formed but not acceptable
+    ├── RateLimited     429  too many sign-in or code attempts; retry after a while
     └── ProviderError   502  (plancast.server.llm.errors) the model provider failed
 
 ``web/errors.py`` is the one place that turns these into responses.
@@ -39,6 +40,10 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.PROVIDER_ERROR: 502,
     ErrorCode.PROVIDER_TIMEOUT: 504,
     ErrorCode.UNSUPPORTED_PROTOCOL: 400,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.SESSION_EXPIRED: 401,
+    ErrorCode.EMAIL_NOT_VERIFIED: 403,
+    ErrorCode.EMAIL_FAILED: 503,
     ErrorCode.INTERNAL: 500,
 }
 
@@ -69,3 +74,13 @@ class Busy(Conflict):
 
 class InvalidRequest(PlancastError):
     code = ErrorCode.INVALID_REQUEST
+
+
+class RateLimited(PlancastError):
+    """Too many attempts (sign-in, codes); ``retry_after`` seconds until the next may pass."""
+
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -47,6 +47,10 @@ class ErrorCode(StrEnum):
     EDIT_FAILED = "edit_failed"
     CONTEXT_TOO_LARGE = "context_too_large"
     STREAM_GONE = "stream_gone"
+    RATE_LIMITED = "rate_limited"
+    SESSION_EXPIRED = "session_expired"
+    EMAIL_NOT_VERIFIED = "email_not_verified"
+    EMAIL_FAILED = "email_failed"
     INTERNAL = "internal"
 
 

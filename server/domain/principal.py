@@ -23,15 +23,34 @@ class Role(StrEnum):
 
 
 class Action(StrEnum):
-    READ = "read"  # projects, plans, context, conversation, changes, streams
-    WRITE = "write"  # create and change plans, load context, start and stop streams
-    ADMIN = "admin"  # members, roles, org settings
+    """What a request does to its org; the table below says which roles may.
 
+    docs/security.md shows the same table; a test checks that the two agree.
+    """
+
+    READ = "read"  # projects, plans, context, conversation, changes, streams, usage of a plan
+    WRITE = "write"  # create and change plans, load context, start and stop streams
+    SEE_MEMBERS = "see_members"  # the org's members and their roles
+    INVITE = "invite"  # invite members and admins, list and cancel invites
+    MANAGE_MEMBERS = "manage_members"  # change roles between member and admin, remove them
+    MANAGE_OWNERS = "manage_owners"  # make or unmake owners, remove an owner
+    SEE_ORG_USAGE = "see_org_usage"  # the org's token usage by model and day
+    SEE_AUDIT = "see_audit"  # the org's audit log
+    DELETE_ORG = "delete_org"  # delete the org and all its data
+
+
+_MEMBER = frozenset({Action.READ, Action.WRITE, Action.SEE_MEMBERS})
+_ADMIN = _MEMBER | {
+    Action.INVITE,
+    Action.MANAGE_MEMBERS,
+    Action.SEE_ORG_USAGE,
+    Action.SEE_AUDIT,
+}
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.OWNER: frozenset(Action),
-    Role.ADMIN: frozenset(Action),
-    Role.MEMBER: frozenset({Action.READ, Action.WRITE}),
+    Role.ADMIN: frozenset(_ADMIN),
+    Role.MEMBER: _MEMBER,
 }
 
 

@@ -55,12 +55,57 @@ orgs = Table(
     _created(),
 )
 
-users = Table(
+users = Table(  # the email address is the only personal data kept (team mode)
     "users",
     metadata,
     Column("id", ID, primary_key=True),
     Column("email", String(320), nullable=True, unique=True),
     _created(),
+    Column("password_hash", Text, nullable=True),  # argon2id, with its parameters
+    Column("email_verified_at", Float, nullable=True),
+    Column("failed_signins", Integer, nullable=False, server_default=text("0")),
+    Column("signin_blocked_until", Float, nullable=True),
+)
+sessions = Table(  # sign-in sessions: the token is given once, only its SHA-256 is kept
+    "sessions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("org_id", ID, ForeignKey("orgs.id", ondelete="SET NULL"), nullable=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("kind", String(20), nullable=False),  # cli | web
+    _created(),
+    Column("last_seen_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),  # the absolute expiry
+    Index("ix_sessions_user", "user_id"),
+)
+auth_codes = Table(  # single-use codes sent by email: verify an address, reset a password
+    "auth_codes",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("purpose", String(20), nullable=False),  # verify | reset
+    Column("code_hash", String(64), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float, nullable=True),
+    _created(),
+    Index("ix_auth_codes_user_purpose", "user_id", "purpose"),
+)
+invites = Table(  # single-use, expiring invitations to an org
+    "invites",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, ForeignKey("orgs.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("invited_by", ID, nullable=True),
+    Column("expires_at", Float, nullable=False),
+    Column("accepted_at", Float, nullable=True),
+    Column("accepted_by", ID, nullable=True),
+    _created(),
+    Index("ix_invites_org", "org_id"),
 )
 
 memberships = Table(

@@ -216,6 +216,7 @@ class StreamService:
             raise
         live = LiveStream(stream_id, principal.org_id, request.plan_id, request.branch)
         live.session_id = principal.session_id
+        live.user_id = principal.user_id
         self.registry.add(live)
         live.task = asyncio.create_task(
             self._run(live, request.mode, models, fallback, worker),
@@ -255,6 +256,21 @@ class StreamService:
         stopped = 0
         for live in self.registry.running():
             if live.session_id == session_id and live.task is not None and not live.finishing:
+                live.stop_requested = True
+                live.task.cancel()
+                stopped += 1
+        return stopped
+
+    def revoke_member(self, org_id: str, user_id: str) -> int:
+        """Stop every stream a user removed from an org runs in it (as ``revoke_session``)."""
+        stopped = 0
+        for live in self.registry.running():
+            if (
+                live.org_id == org_id
+                and live.user_id == user_id
+                and live.task is not None
+                and not live.finishing
+            ):
                 live.stop_requested = True
                 live.task.cancel()
                 stopped += 1

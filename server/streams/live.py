@@ -33,6 +33,7 @@ class LiveStream:
         self.events: list[StreamEvent] = []
         self.task: asyncio.Task[None] | None = None
         self.session_id: str | None = None  # the sign-in session that started it
+        self.user_id: str | None = None  # the user who started it
         self.stop_requested = False  # a user asked to stop: it ends as "stopped"
         self.shutting_down = False  # the server is going away: it ends as "interrupted"
         self.finishing = False  # saving its result: cancelling now would lose it

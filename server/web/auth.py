@@ -4,6 +4,9 @@ Local mode: the server makes a random access token on first start and keeps it
 in its data folder (mode 0600); the client reads it from there. A token is
 required even on loopback, so that another local user, or a web page the user
 visits (DNS rebinding, cross-site requests), cannot drive the server.
+
+Team mode: the bearer token is a sign-in session's (``domain/sessions.py``); the local
+token does not exist there.
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.requests import HTTPConnection
 
+from plancast.server.domain import orgs, sessions
 from plancast.server.domain.principal import Principal
-from plancast.server.errors import Unauthorized
+from plancast.server.errors import Forbidden, InvalidRequest, Unauthorized
 
 TOKEN_FILE = "local-token"
 
@@ -45,13 +50,56 @@ def bearer_token(conn: HTTPConnection) -> str | None:
     return None
 
 
-def authenticate(conn: HTTPConnection) -> Principal:
-    """The principal a request speaks for.
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who signed in (team mode), before any org is involved: for the account's own routes."""
+
+    user_id: str
+    session_id: str
+    org_id: str | None
+
+
+async def identify(conn: HTTPConnection) -> Identity:
+    """The signed-in user a team-mode request speaks for.
+
+    Raises:
+        Unauthorized: no token; or (session_expired) a token of no live session.
+        InvalidRequest: the server runs in local mode, which has no accounts.
+    """
+    state = conn.app.state
+    if state.settings.mode != "team":
+        raise InvalidRequest("this server runs in local mode: it has no accounts")
+    token = bearer_token(conn)
+    if token is None:
+        raise Unauthorized("sign in first (Authorization: Bearer …)")
+    async with state.db.begin() as c:
+        session = await sessions.resolve(c, token, state.settings.session_idle_days * 86400)
+    if isinstance(session, Unauthorized):
+        raise session
+    return Identity(session.user_id, session.id, session.org_id)
+
+
+async def authenticate(conn: HTTPConnection) -> Principal:
+    """The principal a request speaks for: the user, their current org, their role now.
+
+    The role is read on every request, so a changed role or a removal counts at once.
 
     Raises:
         Unauthorized: no token, or a wrong one (compared in constant time).
+        Forbidden: team mode, and the user is not (or no longer) a member of the org.
     """
     state = conn.app.state
+    if state.settings.mode == "team":
+        who = await identify(conn)
+        role = None
+        if who.org_id is not None:
+            async with state.db.connect() as c:
+                role = await orgs.role_of(c, who.org_id, who.user_id)
+        if who.org_id is None or role is None:
+            raise Forbidden(
+                "you are not a member of this org (any more): switch org, or ask for an invite"
+            )
+        return Principal(who.user_id, who.org_id, role, who.session_id)
     token = bearer_token(conn)
     if token is None:
         raise Unauthorized("this server needs an access token (Authorization: Bearer …)")

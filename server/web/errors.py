@@ -8,13 +8,14 @@ logged here (the only place) and answered with ``internal`` and no detail.
 from __future__ import annotations
 
 import logging
+import math
 
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from plancast.server.errors import HTTP_STATUS
+from plancast.server.errors import HTTP_STATUS, RateLimited
 from plancast.shared import ErrorCode, PlancastError
 
 logger = logging.getLogger("plancast.server.web")
@@ -38,7 +39,10 @@ def error_response(code: ErrorCode, message: str, status: int | None = None) -> 
 
 async def plancast_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PlancastError)
-    return error_response(exc.code, exc.message)
+    response = error_response(exc.code, exc.message)
+    if isinstance(exc, RateLimited):
+        response.headers["retry-after"] = str(max(1, math.ceil(exc.retry_after)))
+    return response
 
 
 async def http_error(_request: Request, exc: Exception) -> Response:

@@ -39,7 +39,7 @@ def idempotent(handler: Handler) -> Handler:
             return await handler(request)
         if not _KEY.fullmatch(key):
             raise InvalidRequest("Idempotency-Key must be 8-64 letters, digits, '-' or '_'")
-        org_id = authenticate(request).org_id
+        org_id = (await authenticate(request)).org_id
         db = request.app.state.db
         stored = await _claim(db, org_id, key, request.method, request.url.path)
         if stored is not None:

@@ -66,7 +66,7 @@ def _not_ready(request: Request, reason: str, revision: str | None) -> JSONRespo
 
 async def metrics(request: Request) -> Response:
     if not request.app.state.settings.metrics_public:
-        authenticate(request)  # Unauthorized: 401 in the one error shape
+        await authenticate(request)  # Unauthorized: 401 in the one error shape
     encode, content_type = choose_encoder(request.headers.get("accept", ""))
     return Response(
         encode(request.app.state.metrics.registry), headers={"Content-Type": content_type}

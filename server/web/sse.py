@@ -41,7 +41,7 @@ def _data(event: StreamEvent) -> str:
 
 
 async def stream_events(request: Request) -> EventSourceResponse:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     authorize(principal, Action.READ)
     stream_id = request.path_params["stream_id"]
     after = _after(request)

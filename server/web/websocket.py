@@ -70,13 +70,18 @@ async def stream_socket(ws: WebSocket) -> None:
         await ws.close(code=CLOSE_UNSUPPORTED, reason=f"use the {SUBPROTOCOL} subprotocol")
         return
     try:
-        principal = authenticate(ws)
+        principal = await authenticate(ws)
     except PlancastError as exc:
         await ws.accept(subprotocol=SUBPROTOCOL)
         await ws.close(code=CLOSE_UNAUTHORIZED, reason=exc.message[:120])
         return
     await ws.accept(subprotocol=SUBPROTOCOL)
-    await _Connection(ws, principal, ws.app.state.streams).run()
+    connection = _Connection(ws, principal, ws.app.state.streams)
+    ws.app.state.connections.add(connection)
+    try:
+        await connection.run()
+    finally:
+        ws.app.state.connections.discard(connection)
 
 
 def _offered(ws: WebSocket) -> list[str]:
@@ -95,6 +100,20 @@ class _Connection:
         self.outbound: asyncio.Queue[str] = asyncio.Queue(OUTBOUND_QUEUE)
         self.writing = asyncio.Lock()  # held around every write, so frames keep their order
         self.followers: dict[str, asyncio.Task[None]] = {}
+        self._closing: asyncio.Future[None] | None = None
+
+    def end(self, code: int, reason: str) -> None:
+        """Close from outside (signed out, removed from the org): no more events, no more
+        messages. The close is written after any frame being written."""
+        for task in self.followers.values():
+            task.cancel()
+
+        async def close() -> None:
+            async with self.writing:
+                with contextlib.suppress(Exception):
+                    await self.ws.close(code=code, reason=reason)
+
+        self._closing = asyncio.ensure_future(close())
 
     async def run(self) -> None:
         sender = asyncio.create_task(self._send_loop())

@@ -16,7 +16,7 @@ import pytest
 
 from plancast.server.errors import HTTP_STATUS
 from plancast.server.web import websocket
-from plancast.server.web.rest import ROUTES
+from plancast.server.web.rest import ROUTES, TEAM_ROUTES
 from plancast.shared import (
     CLIENT_MESSAGES,
     MAX_MESSAGE_BYTES,
@@ -152,7 +152,7 @@ def test_rest_routes_match_the_code(doc: str) -> None:
     }
     in_code = {
         (method, route.path)
-        for route in ROUTES
+        for route in [*ROUTES, *TEAM_ROUTES]
         for method in route.methods or ()
         if method != "HEAD"  # every GET answers HEAD too; the page says so once
     }

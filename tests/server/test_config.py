@@ -45,7 +45,22 @@ SAMPLES: dict[str, tuple[str, Any, Any, Any]] = {
     "log_format": ("json", "text", "json", "text"),
     "shutdown_grace_s": ("5", 0.5, 5.0, 0.5),
     "metrics_public": ("true", False, True, False),
+    "tls_certfile": ("/srv/env.pem", "/srv/flag.pem", Path("/srv/env.pem"), Path("/srv/flag.pem")),
+    "tls_keyfile": ("/srv/env.key", "/srv/flag.key", Path("/srv/env.key"), Path("/srv/flag.key")),
+    "mode": ("team", "local", "team", "local"),
+    "signup": ("open", "invite", "open", "invite"),
+    "smtp_host": ("mail.a.test", "mail.b.test", "mail.a.test", "mail.b.test"),
+    "smtp_port": ("2525", 465, 2525, 465),
+    "smtp_security": ("none", "tls", "none", "tls"),
+    "smtp_username": ("ann", "bob", "ann", "bob"),
+    "smtp_password_file": ("", "", None, None),  # a file to read: checked separately
+    "smtp_from": ("a@x.test", "b@x.test", "a@x.test", "b@x.test"),
+    "session_idle_days": ("1", 2.5, 1.0, 2.5),
+    "session_max_days": ("30", 60.0, 30.0, 60.0),
+    "invite_days": ("3", 0.5, 3.0, 0.5),
 }
+# Team mode needs an SMTP host; every sample below loads with one.
+BASE_ENVIRON = {"PLANCAST_SMTP_HOST": "mail.base.test"}
 
 
 def test_samples_cover_every_setting() -> None:
@@ -69,11 +84,13 @@ def test_default_data_dir_follows_xdg(clean_environ: Path) -> None:
     assert default_data_dir() == clean_environ / ".local" / "share" / "plancast"
 
 
-@pytest.mark.parametrize("name", [n for n in SAMPLES if n != "data_dir"])
+@pytest.mark.parametrize(
+    "name", [n for n in SAMPLES if n not in ("data_dir", "smtp_password_file")]
+)
 def test_env_beats_default_and_flag_beats_env(name: str) -> None:
     setting = next(s for s in SETTINGS if s.name == name)
     env_text, flag_value, from_env, from_flag = SAMPLES[name]
-    environ = {setting.env: env_text}
+    environ = BASE_ENVIRON | {setting.env: env_text}
     assert getattr(Settings.load({}, environ=environ), name) == from_env
     assert getattr(Settings.load({name: flag_value}, environ=environ), name) == from_flag
     # A flag left unset (None, as argparse gives it) does not hide the environment.
@@ -245,3 +262,30 @@ def test_cli_reports_a_bad_environment_value(monkeypatch: pytest.MonkeyPatch) ->
     message = str(caught.value.code)
     assert message.startswith("plancast-server:")
     assert "event_flush_ms" in message and "PLANCAST_EVENT_FLUSH_MS" in message
+
+
+def test_the_smtp_password_comes_from_its_file_and_stays_out_of_repr(tmp_path: Path) -> None:
+    secret = tmp_path / "smtp-password"
+    secret.write_text("s3cret-smtp-word\n")
+    settings = Settings.load({}, environ={"PLANCAST_SMTP_PASSWORD_FILE": str(secret)})
+    assert settings.smtp_password == "s3cret-smtp-word"
+    assert "s3cret" not in repr(settings)
+    missing = tmp_path / "nothing-here"
+    with pytest.raises(ValueError) as caught:
+        Settings.load({"smtp_password_file": str(missing)}, environ={})
+    assert str(missing) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"mode": "team"}, "team mode sends sign-in codes by email: set smtp_host"),
+        ({"mode": "cloud"}, "mode must be local or team, not 'cloud'"),
+        ({"signup": "anyone"}, "signup must be invite or open, not 'anyone'"),
+        ({"smtp_security": "ssl"}, "smtp_security must be starttls or tls or none, not 'ssl'"),
+    ],
+)
+def test_account_settings_are_checked(values: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        Settings.load(values, environ={})
+    assert str(caught.value) == message

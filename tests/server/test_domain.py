@@ -412,11 +412,15 @@ async def test_another_orgs_stream_is_not_found(ctx: Ctx) -> None:
 @pytest.mark.parametrize(
     ("role", "action", "allowed"),
     [
-        (Role.OWNER, Action.ADMIN, True),
-        (Role.ADMIN, Action.ADMIN, True),
+        (Role.OWNER, Action.DELETE_ORG, True),
+        (Role.OWNER, Action.MANAGE_OWNERS, True),
+        (Role.ADMIN, Action.MANAGE_MEMBERS, True),
+        (Role.ADMIN, Action.MANAGE_OWNERS, False),
+        (Role.ADMIN, Action.DELETE_ORG, False),
         (Role.MEMBER, Action.READ, True),
         (Role.MEMBER, Action.WRITE, True),
-        (Role.MEMBER, Action.ADMIN, False),
+        (Role.MEMBER, Action.INVITE, False),
+        (Role.MEMBER, Action.SEE_ORG_USAGE, False),
     ],
 )
 def test_authorize_follows_the_role_table(role: Role, action: Action, allowed: bool) -> None:

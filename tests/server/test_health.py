@@ -18,7 +18,7 @@ from plancast.server.store.database import create_engine
 from plancast.server.store.revisions import code_heads
 from tests.server.helpers import Server, load_settings, query, running
 
-HEAD = "0003"
+HEAD = "0004"
 
 
 def free_port() -> int:
@@ -60,7 +60,7 @@ def test_readyz_is_unavailable_while_the_database_is_behind(server: Server) -> N
     body = response.json()
     assert body["status"] == "unavailable"
     assert body["revision"] == "0002"
-    assert body["reason"] == "the database is at revision 0002; this code needs 0003"
+    assert body["reason"] == "the database is at revision 0002; this code needs " + HEAD
 
     query(server.data_dir, f"UPDATE alembic_version SET version_num = '{HEAD}'")
     assert server.client.get("/readyz").status_code == 200

@@ -11,12 +11,14 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from plancast.server.web.rest import (
+    accounts,
     changes,
     context,
     convo,
     health,
     history,
     models,
+    orgs,
     projects,
     review,
     streams,
@@ -37,4 +39,7 @@ ROUTES: list[Route] = [
     *models.ROUTES,
 ]
 
-__all__ = ["ROUTES", "VERSION"]
+TEAM_ROUTES: list[Route] = [*accounts.ROUTES, *orgs.ROUTES]
+"""Accounts, orgs and invites: served in team mode only (local mode has one implicit user)."""
+
+__all__ = ["ROUTES", "TEAM_ROUTES", "VERSION"]

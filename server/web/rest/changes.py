@@ -31,7 +31,7 @@ def _change(c: changes.Change) -> dict[str, Any]:
 
 
 async def get_changes(request: Request) -> JSONResponse:
-    p = principal_for(request, Action.READ)
+    p = await principal_for(request, Action.READ)
     status = request.query_params.get("status", "pending")
     if status not in (*changes.STATUSES, "all"):
         raise InvalidRequest("status must be pending, applied, rejected, failed or all")
@@ -48,7 +48,7 @@ async def get_changes(request: Request) -> JSONResponse:
 
 
 async def _set_change_status(request: Request, status: str) -> JSONResponse:
-    p = principal_for(request, Action.WRITE)
+    p = await principal_for(request, Action.WRITE)
     data = await read_json(request)
     ids, paths = field_str_list(data, "ids"), field_str_list(data, "paths")
     async with request.app.state.db.begin() as conn:

@@ -22,7 +22,7 @@ from plancast.server.web.rest.inputs import (
 
 
 async def get_context(request: Request) -> JSONResponse:
-    p = principal_for(request, Action.READ)
+    p = await principal_for(request, Action.READ)
     with_content = request.query_params.get("content") == "1"
     async with request.app.state.db.connect() as conn:
         await plans.get_plan(conn, p.org_id, request.path_params["plan_id"])
@@ -38,7 +38,7 @@ async def get_context(request: Request) -> JSONResponse:
 
 @idempotent
 async def load_context(request: Request) -> Response:
-    p = principal_for(request, Action.WRITE)
+    p = await principal_for(request, Action.WRITE)
     data = await read_json(request)
     raw = data.get("items")
     if not isinstance(raw, list):
@@ -64,7 +64,7 @@ async def load_context(request: Request) -> Response:
 
 @idempotent
 async def remove_context(request: Request) -> Response:
-    p = principal_for(request, Action.WRITE)
+    p = await principal_for(request, Action.WRITE)
     data = await read_json(request)
     names = None if data.get("all") is True else field_str_list(data, "names")
     if names is None and data.get("all") is not True:

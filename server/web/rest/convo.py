@@ -14,7 +14,7 @@ from plancast.server.web.rest.inputs import branch_of, principal_for
 
 
 async def get_convo(request: Request) -> JSONResponse:
-    p = principal_for(request, Action.READ)
+    p = await principal_for(request, Action.READ)
     async with request.app.state.db.connect() as conn:
         await plans.get_plan(conn, p.org_id, request.path_params["plan_id"])
         found = await convo.list_messages(

@@ -37,7 +37,7 @@ def _version_ref(value: object, key: str) -> str:
 
 
 async def get_versions(request: Request) -> JSONResponse:
-    p = principal_for(request, Action.READ)
+    p = await principal_for(request, Action.READ)
     plan_id, branch = request.path_params["plan_id"], branch_of(request)
     every = request.query_params.get("all") == "1"
     async with request.app.state.db.connect() as conn:
@@ -72,7 +72,7 @@ def _moved(move: head_moves.HeadMove, work: head_moves.DiskWork) -> dict[str, An
 
 @idempotent
 async def rewind(request: Request) -> Response:
-    p = principal_for(request, Action.WRITE)
+    p = await principal_for(request, Action.WRITE)
     data = await read_json(request)
     ref = _version_ref(data.get("version"), "version")
     plan_id, branch = request.path_params["plan_id"], branch_of(request)
@@ -85,7 +85,7 @@ async def rewind(request: Request) -> Response:
 
 @idempotent
 async def undo_rewind(request: Request) -> Response:
-    p = principal_for(request, Action.WRITE)
+    p = await principal_for(request, Action.WRITE)
     await read_json(request)  # no fields, but a body that is not an object is still refused
     plan_id, branch = request.path_params["plan_id"], branch_of(request)
     async with request.app.state.db.begin() as conn:
@@ -96,7 +96,7 @@ async def undo_rewind(request: Request) -> Response:
 
 
 async def list_branches(request: Request) -> JSONResponse:
-    p = principal_for(request, Action.READ)
+    p = await principal_for(request, Action.READ)
     plan_id = request.path_params["plan_id"]
     async with request.app.state.db.connect() as conn:
         await plans.get_plan(conn, p.org_id, plan_id)
@@ -106,7 +106,7 @@ async def list_branches(request: Request) -> JSONResponse:
 
 @idempotent
 async def create_branch(request: Request) -> Response:
-    p = principal_for(request, Action.WRITE)
+    p = await principal_for(request, Action.WRITE)
     data = await read_json(request)
     name = field_str(data, "name") or ""
     at = None if data.get("version") is None else _version_ref(data["version"], "version")
@@ -121,7 +121,7 @@ async def create_branch(request: Request) -> Response:
 
 @idempotent
 async def delete_branch(request: Request) -> Response:
-    p = principal_for(request, Action.WRITE)
+    p = await principal_for(request, Action.WRITE)
     plan_id = request.path_params["plan_id"]
     async with request.app.state.db.begin() as conn:
         await plans.get_plan(conn, p.org_id, plan_id)

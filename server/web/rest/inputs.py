@@ -67,7 +67,7 @@ def branch_of(request: Request) -> str:
     return check_name(request.query_params.get("branch", MAIN))
 
 
-def principal_for(request: Request, action: Action) -> Principal:
-    principal = authenticate(request)
+async def principal_for(request: Request, action: Action) -> Principal:
+    principal = await authenticate(request)
     authorize(principal, action)
     return principal

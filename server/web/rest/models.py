@@ -28,7 +28,7 @@ def _resolved(models: PlanModels) -> dict[str, Any]:
 
 
 async def list_packs(request: Request) -> JSONResponse:
-    principal_for(request, Action.READ)
+    await principal_for(request, Action.READ)
     return JSONResponse(
         {
             "packs": [
@@ -46,7 +46,7 @@ async def get_models(request: Request) -> JSONResponse:
     The planner a client would use by default is only known to the client, so it says which
     one it means; the plan's own settings win over it.
     """
-    p = principal_for(request, Action.READ)
+    p = await principal_for(request, Action.READ)
     planner_text = request.query_params.get("planner")
     planner = ModelSpec.parse(planner_text) if planner_text else None
     async with request.app.state.db.connect() as conn:
@@ -61,7 +61,7 @@ async def get_models(request: Request) -> JSONResponse:
 
 @idempotent
 async def put_models(request: Request) -> Response:
-    p = principal_for(request, Action.WRITE)
+    p = await principal_for(request, Action.WRITE)
     data = await read_json(request)
     settings = data.get("settings")
     if not isinstance(settings, dict):

@@ -15,7 +15,7 @@ from plancast.server.web.rest.inputs import branch_of, field_str, principal_for,
 
 
 async def list_projects(request: Request) -> JSONResponse:
-    p = principal_for(request, Action.READ)
+    p = await principal_for(request, Action.READ)
     async with request.app.state.db.connect() as conn:
         found = await projects.list_projects(conn, p.org_id)
     return JSONResponse({"projects": [asdict(x) for x in found]})
@@ -23,7 +23,7 @@ async def list_projects(request: Request) -> JSONResponse:
 
 @idempotent
 async def create_project(request: Request) -> Response:
-    p = principal_for(request, Action.WRITE)
+    p = await principal_for(request, Action.WRITE)
     data = await read_json(request)
     async with request.app.state.db.begin() as conn:
         project = await projects.create_project(conn, p.org_id, field_str(data, "name") or "")
@@ -31,14 +31,14 @@ async def create_project(request: Request) -> Response:
 
 
 async def get_project(request: Request) -> JSONResponse:
-    p = principal_for(request, Action.READ)
+    p = await principal_for(request, Action.READ)
     async with request.app.state.db.connect() as conn:
         project = await projects.get_project(conn, p.org_id, request.path_params["project_id"])
     return JSONResponse(asdict(project))
 
 
 async def list_plans(request: Request) -> JSONResponse:
-    p = principal_for(request, Action.READ)
+    p = await principal_for(request, Action.READ)
     async with request.app.state.db.connect() as conn:
         found = await plans.list_plans(
             conn,
@@ -51,7 +51,7 @@ async def list_plans(request: Request) -> JSONResponse:
 
 @idempotent
 async def create_plan(request: Request) -> Response:
-    p = principal_for(request, Action.WRITE)
+    p = await principal_for(request, Action.WRITE)
     data = await read_json(request)
     async with request.app.state.db.begin() as conn:
         plan = await plans.create_plan(
@@ -64,7 +64,7 @@ async def create_plan(request: Request) -> Response:
 
 
 async def get_plan(request: Request) -> JSONResponse:
-    p = principal_for(request, Action.READ)
+    p = await principal_for(request, Action.READ)
     plan_id = request.path_params["plan_id"]
     async with request.app.state.db.connect() as conn:
         plan = await plans.get_plan(conn, p.org_id, plan_id)
@@ -85,7 +85,7 @@ async def get_plan(request: Request) -> JSONResponse:
 
 @idempotent
 async def rename_plan(request: Request) -> Response:
-    p = principal_for(request, Action.WRITE)
+    p = await principal_for(request, Action.WRITE)
     data = await read_json(request)
     name = field_str(data, "name") or ""
     async with request.app.state.db.begin() as conn:
@@ -94,7 +94,7 @@ async def rename_plan(request: Request) -> Response:
 
 
 async def _set_archived(request: Request, archived: bool) -> Response:
-    p = principal_for(request, Action.WRITE)
+    p = await principal_for(request, Action.WRITE)
     await read_json(request)  # no fields, but a body that is not an object is still refused
     async with request.app.state.db.begin() as conn:
         plan = await plans.set_archived(conn, p.org_id, request.path_params["plan_id"], archived)
@@ -113,7 +113,7 @@ async def unarchive_plan(request: Request) -> Response:
 
 @idempotent
 async def delete_plan(request: Request) -> Response:
-    p = principal_for(request, Action.WRITE)
+    p = await principal_for(request, Action.WRITE)
     plan_id = request.path_params["plan_id"]
     async with request.app.state.db.begin() as conn:
         plan = await plans.delete_plan(conn, p.org_id, plan_id)

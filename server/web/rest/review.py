@@ -25,7 +25,7 @@ from plancast.server.web.rest.inputs import (
 
 @idempotent
 async def reject_hunks(request: Request) -> Response:
-    p = principal_for(request, Action.WRITE)
+    p = await principal_for(request, Action.WRITE)
     data = await read_json(request)  # bounded by max_request_bytes, so is the content
     path, content = field_str(data, "path") or "", field_str(data, "content") or ""
     ids = field_str_list(data, "ids")

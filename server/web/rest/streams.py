@@ -16,7 +16,7 @@ from plancast.shared import SEAL_SUITE
 
 
 async def list_streams(request: Request) -> JSONResponse:
-    p = principal_for(request, Action.READ)
+    p = await principal_for(request, Action.READ)
     async with request.app.state.db.connect() as conn:
         await plans.get_plan(conn, p.org_id, request.path_params["plan_id"])
         found = await records.list_for_plan(conn, p.org_id, request.path_params["plan_id"])
@@ -27,7 +27,7 @@ async def list_streams(request: Request) -> JSONResponse:
 
 
 async def list_project_streams(request: Request) -> JSONResponse:
-    p = principal_for(request, Action.READ)
+    p = await principal_for(request, Action.READ)
     project_id = request.path_params["project_id"]
     async with request.app.state.db.connect() as conn:
         await projects.get_project(conn, p.org_id, project_id)
@@ -36,7 +36,7 @@ async def list_project_streams(request: Request) -> JSONResponse:
 
 
 async def get_stream(request: Request) -> JSONResponse:
-    p = principal_for(request, Action.READ)
+    p = await principal_for(request, Action.READ)
     async with request.app.state.db.connect() as conn:
         found = await records.get(conn, p.org_id, request.path_params["stream_id"])
     return JSONResponse(asdict(found))
@@ -47,7 +47,7 @@ async def create_seal(request: Request) -> JSONResponse:
 
     Not idempotent on purpose: a seal is used once, so a retry must get a new one.
     """
-    p = principal_for(request, Action.WRITE)
+    p = await principal_for(request, Action.WRITE)
     seal = await request.app.state.workers.reserve(p)
     return JSONResponse(
         {

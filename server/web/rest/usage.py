@@ -24,7 +24,7 @@ def _report(report: usage.UsageReport, names: dict[str, str]) -> dict[str, Any]:
 
 
 async def get_plan_usage(request: Request) -> JSONResponse:
-    p = principal_for(request, Action.READ)
+    p = await principal_for(request, Action.READ)
     plan_id = request.path_params["plan_id"]
     async with request.app.state.db.connect() as conn:
         report = await usage.plan_usage(conn, p.org_id, plan_id)
@@ -33,7 +33,7 @@ async def get_plan_usage(request: Request) -> JSONResponse:
 
 
 async def get_project_usage(request: Request) -> JSONResponse:
-    p = principal_for(request, Action.READ)
+    p = await principal_for(request, Action.READ)
     project_id = request.path_params["project_id"]
     async with request.app.state.db.connect() as conn:
         report = await usage.project_usage(conn, p.org_id, project_id)
