@@ -37,11 +37,15 @@ from collections.abc import Mapping
 
 logger = logging.getLogger("plancast.server.workers")
 
-_KEYISH_ENV = re.compile(r"(?i).*(KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL)")
+_KEYISH_ENV = re.compile(r"(?i).*(KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|DATABASE_URL)")
 
 
 def clean_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment for the fork server: nothing that looks like a key or a token."""
+    """The environment for the fork server: nothing that looks like a key or a token.
+
+    ``PLANCAST_DATABASE_URL`` goes too: it can carry the database password, and a model
+    worker never touches the database.
+    """
     return {k: v for k, v in environ.items() if not _KEYISH_ENV.match(k)}
 
 

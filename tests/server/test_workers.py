@@ -557,6 +557,7 @@ KEYISH = [
     "CLIENT_SECRET",
     "DB_PASSWORD",
     "GOOGLE_APPLICATION_CREDENTIALS",
+    "PLANCAST_DATABASE_URL",  # may carry the database password
 ]
 PLAIN = ["PATH", "HOME", "LANG", "PLANCAST_DATA_DIR", "VIRTUAL_ENV"]
 # Names that merely contain KEY, TOKEN, … are dropped too: the fork server needs none of them,
