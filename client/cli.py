@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from plancast.client.commands import (
+    account,
     branches,
     changes,
     completion,
@@ -27,6 +28,7 @@ from plancast.client.commands import (
     ignore,
     keys,
     models,
+    org,
     plans,
     settings,
     streams,
@@ -47,6 +49,8 @@ COMMAND_MODULES = (
     models,
     settings,
     keys,
+    account,
+    org,
     completion,
 )
 

@@ -17,6 +17,10 @@ Rules:
    (``Settings.export_to``), so the file reaches that module and the precedence still holds.
 5. Session state (the REPL's history) lives under ``$XDG_STATE_HOME/plancast``, folders 0700 and
    files 0600: a history holds everything the user typed.
+6. Sign-ins to team servers (``plancast signin``) are kept in ``sessions.json`` next to the
+   config file, one per server URL, written like it (whole, atomically, 0600). The token sent
+   is, highest first: ``PLANCAST_TOKEN``, the sign-in kept for the server URL, the local
+   server's token file. A session token is never put in the config file or printed.
 
 Nothing here imports ``plancast.shared`` or ``dataclasses`` at module level: ``plancast --help``
 imports this module (for ``config``'s choices) and must stay fast.
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
 DEFAULT_SERVER = "http://127.0.0.1:7526"
 TOKEN_FILE = "local-token"
 CONFIG_FILE = "config.toml"
+SESSIONS_FILE = "sessions.json"
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
 
@@ -391,25 +396,122 @@ def _text(value: object) -> str:
     return str(value)
 
 
+# -- sign-ins to team servers (rule 6) --------------------------------------------------------
+
+
+class SignIn(NamedTuple):
+    """A session a team server issued to this client: its token, and whose it is."""
+
+    token: str
+    email: str
+    user_id: str | None = None
+    session_id: str | None = None
+
+
+def sessions_path() -> Path:
+    return config_dir() / SESSIONS_FILE
+
+
+def server_key(url: str) -> str:
+    """``url`` as sign-ins are filed under: no trailing slash, scheme and host in lower case."""
+    scheme, sep, rest = url.strip().rstrip("/").partition("://")
+    host, slash, path = rest.partition("/")
+    return f"{scheme.lower()}{sep}{host.lower()}{slash}{path}"
+
+
+def _read_signins(path: Path) -> dict[str, dict[str, Any]]:
+    """Every kept sign-in by server key; ``{}`` when there is no file.
+
+    Raises:
+        PlancastError: ``invalid_request`` for a file that cannot be read or is not ours,
+            naming it: a damaged file is deleted by hand, never guessed at.
+    """
+    import json
+
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise config_error(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError:
+        data = None
+    servers = data.get("servers") if isinstance(data, dict) else None
+    if not isinstance(servers, dict) or not all(
+        isinstance(v, dict) and isinstance(v.get("token"), str) for v in servers.values()
+    ):
+        raise config_error(f"{path} is damaged: delete it, then sign in again")
+    return servers
+
+
+def stored_signin(server: str) -> SignIn | None:
+    """The sign-in kept for ``server``, or ``None``."""
+    entry = _read_signins(sessions_path()).get(server_key(server))
+    if entry is None:
+        return None
+    return SignIn(
+        entry["token"],
+        str(entry.get("email") or ""),
+        entry.get("user_id"),
+        entry.get("session_id"),
+    )
+
+
+def store_signin(server: str, signin: SignIn) -> Path:
+    """Keep ``signin`` for ``server``, replacing the one kept before, if any."""
+    path = sessions_path()
+    servers = _read_signins(path)
+    servers[server_key(server)] = signin._asdict()
+    _write_signins(path, servers)
+    return path
+
+
+def forget_signin(server: str) -> bool:
+    """Drop the sign-in kept for ``server``; whether there was one."""
+    path = sessions_path()
+    servers = _read_signins(path)
+    if servers.pop(server_key(server), None) is None:
+        return False
+    _write_signins(path, servers)
+    return True
+
+
+def _write_signins(path: Path, servers: Mapping[str, Any]) -> None:
+    import json
+
+    write_private(path, json.dumps({"servers": servers}, indent=2, sort_keys=True) + "\n")
+
+
 # -- what the API client needs ----------------------------------------------------------------
+
+
+TOKEN_FROM_ENV = "env PLANCAST_TOKEN"
+TOKEN_FROM_SIGNIN = "sign-in"
+TOKEN_FROM_FILE = "local token file"
 
 
 class ClientConfig(NamedTuple):
     server: str
     token: str | None
+    source: str | None = None  # where the token came from, for `plancast whoami`
+    signin: SignIn | None = None  # the kept sign-in whose token this is, if it is one
 
     @classmethod
     def load(cls, server: str | None = None, settings: Settings | None = None) -> ClientConfig:
         """The server URL (flag > env > config file > default) and the token to send.
 
-        The token is ``PLANCAST_TOKEN``, or the local server's token file; it is never copied
-        into the config file.
+        The token is ``PLANCAST_TOKEN``, else the sign-in kept for this server URL, else the
+        local server's token file (rule 6); it is never copied into the config file.
         """
         if settings is None:
             settings = Settings.load({"server": server})
         url = str(server or settings["server"]).rstrip("/")
-        token = os.environ.get("PLANCAST_TOKEN") or _read_local_token()
-        return cls(url, token)
+        if token := os.environ.get("PLANCAST_TOKEN"):
+            return cls(url, token, TOKEN_FROM_ENV)
+        if signin := stored_signin(url):
+            return cls(url, signin.token, TOKEN_FROM_SIGNIN, signin)
+        token = _read_local_token()
+        return cls(url, token, TOKEN_FROM_FILE if token else None)
 
     @property
     def ws_url(self) -> str:

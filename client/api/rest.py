@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from plancast.client.api.errors import ServerUnavailable, error_from_payload
+from plancast.client.api.errors import ServerUnavailable, error_from_payload, parse_retry_after
 from plancast.client.config import ClientConfig
 
 ATTEMPTS = 3
@@ -85,7 +85,13 @@ class RestClient:
         except ValueError:
             payload = None
         if response.status_code >= 400:
-            raise error_from_payload(payload, response.status_code)
+            signin = self._config.signin
+            raise error_from_payload(
+                payload,
+                response.status_code,
+                retry_after=parse_retry_after(response.headers.get("retry-after")),
+                email=signin.email if signin else None,
+            )
         return payload
 
     def _add_branch(self, path: str, kwargs: dict[str, Any]) -> None:
@@ -106,3 +112,6 @@ class RestClient:
 
     def delete(self, path: str, **params: Any) -> Any:
         return self.request("DELETE", path, params=params or None)
+
+    def patch(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        return self.request("PATCH", path, json=body or {})
