@@ -80,8 +80,9 @@ SETTINGS: tuple[Setting, ...] = (
         "allowed_origins",
         str,
         "",
-        "Comma-separated browser origins allowed to open WebSockets "
-        "(default: none; clients that send no Origin header are allowed).",
+        "Comma-separated browser origins allowed to open WebSockets and to post the web pages' "
+        "forms besides the server's own (default: none; WebSocket clients that send no Origin "
+        "header are allowed).",
     ),
     Setting(
         "tls_certfile",
@@ -204,6 +205,35 @@ SETTINGS: tuple[Setting, ...] = (
         "network; the metrics carry no ids, prompts or keys.",
     ),
     Setting(
+        "stream_lease_s",
+        float,
+        30.0,
+        "A running stream's replica renews its lease in the database every third of this; "
+        "when a replica dies, another marks its streams interrupted once their lease expires.",
+        minimum=0.5,
+    ),
+    Setting(
+        "master_key",
+        str,
+        "",
+        "The master key that wraps the orgs' data keys (encryption at rest): 32 bytes in "
+        "base64, as `plancast-server new-master-key` prints. Prefer master_key_file.",
+    ),
+    Setting(
+        "master_key_file",
+        Path,
+        None,
+        "A file holding the master key (base64). With neither this, master_key nor kms_plugin, "
+        "the server makes DATA_DIR/master.key (0600) on first start.",
+    ),
+    Setting(
+        "kms_plugin",
+        str,
+        "",
+        "module:factory of a KMS plugin: factory() returns an object with key_id, wrap(key, "
+        "aad) and unwrap(blob, aad), which then wraps the data keys instead of a master key.",
+    ),
+    Setting(
         "mode",
         str,
         "local",
@@ -252,6 +282,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "invite_days", float, 7.0, "An invite expires this long after it is sent.", minimum=0.0001
     ),
+    Setting(
+        "plan_retention_days",
+        float,
+        0.0,
+        "Plans unchanged for this long are deleted with all their rows, at start and then "
+        "daily (0: kept forever).",
+        minimum=0,
+    ),
 )
 
 
@@ -280,6 +318,10 @@ class Settings:
     max_request_bytes: int = 32 * 1024 * 1024
     shutdown_grace_s: float = 25.0
     metrics_public: bool = False
+    stream_lease_s: float = 30.0
+    master_key: str = field(default="", repr=False)
+    master_key_file: Path | None = None
+    kms_plugin: str = ""
     mode: str = "local"
     signup: str = "invite"
     smtp_host: str = ""
@@ -292,6 +334,7 @@ class Settings:
     session_idle_days: float = 14.0
     session_max_days: float = 90.0
     invite_days: float = 7.0
+    plan_retention_days: float = 0.0
 
     @classmethod
     def load(

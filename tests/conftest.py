@@ -16,7 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from plancast.server.store import crypto
 from tests import pg
 from tests.emulator.fixtures import emulator, emulator_server  # noqa: F401
 
@@ -85,3 +87,17 @@ def drop_test_databases(request: pytest.FixtureRequest) -> Iterator[None]:
     tmp_path: Path = request.getfixturevalue("tmp_path")
     yield
     pg.drop_under(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def test_data_key() -> Iterator[crypto.DataKey]:
+    """An org data key for the tests that write through the domain without an app.
+
+    An app sets its own per request and stream (``Keyring.enter``); these tests, which call
+    the domain functions on an engine of their own, get this one, as a request would.
+    """
+    key = crypto.DataKey("dk_tests", "org_tests", AESGCM(bytes(range(32))))
+    crypto._OPEN[key.key_id] = key
+    token = crypto.use_key(key)
+    yield key
+    crypto._CURRENT.reset(token)

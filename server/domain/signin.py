@@ -9,6 +9,8 @@ emails they send. Rules:
    retries cannot undo its count.
 3. An email is sent after its transaction commits; if it fails, the account stays and a
    later sign-in (or a new reset request) sends a new code.
+4. Each flow's audit entry (``domain/audit.py``) is written in the transaction of what it
+   records: ids and reasons, never the address, the password or a code.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from plancast.server.config import Settings
-from plancast.server.domain import accounts, codes, orgs, sessions
+from plancast.server.domain import accounts, audit, codes, orgs, sessions
+from plancast.server.domain.audit import AuditAction, Entry
 from plancast.server.domain.passwords import (
     check_strength,
     hash_password,
@@ -97,8 +100,14 @@ class SignIn:
                 user_id = await accounts.create_user(conn, email, password_hash)
                 if invite is not None:
                     await orgs.accept_invite(conn, invite, user_id)
+                    org_id = invite.org_id
                 else:
-                    await orgs.create(conn, f"{email.partition('@')[0]}'s org", user_id)
+                    org_id = await orgs.create(conn, f"{email.partition('@')[0]}'s org", user_id)
+                await audit.record(
+                    conn,
+                    Entry(AuditAction.SIGNED_UP, org_id=org_id, user_id=user_id),
+                    *([_accepted(invite, user_id)] if invite is not None else []),
+                )
                 code = await self._fresh_code(conn, user_id, "verify")
         if code is not None:
             await self._mail.send(email, "Your plancast code", _code_text(code, "verify"))
@@ -121,7 +130,11 @@ class SignIn:
         assert user is not None
         async with self._db.begin() as conn:
             await accounts.mark_verified(conn, user.id)
-            return await self._issue(conn, user.id, kind)
+            issued = await self._issue(conn, user.id, kind)
+            await audit.record(
+                conn, Entry(AuditAction.EMAIL_VERIFIED, user_id=user.id), _signed_in(issued)
+            )
+            return issued
 
     async def sign_in(self, email: str, password: str, kind: str = "cli") -> Issued:
         """Check the password and open a session.
@@ -136,19 +149,26 @@ class SignIn:
         async with self._db.connect() as conn:
             user = await accounts.find_user(conn, email)
         if user is not None and (wait := accounts.blocked_for(user)) > 0:
+            async with self._db.begin() as conn:
+                await audit.record(conn, _failed(user.id, "blocked"))
             raise RateLimited(
                 "too many failed sign-ins for this account: wait, or reset the password",
                 retry_after=wait,
             )
         ok = await verify_password(user.password_hash if user else None, password)
-        if user is not None:
-            async with self._db.begin() as conn:
+        async with self._db.begin() as conn:
+            if user is not None:
                 await accounts.record_signin(conn, user.id, ok)
+            if user is None:
+                await audit.record(conn, _failed(None, "unknown_account"))
+            elif not ok:
+                await audit.record(conn, _failed(user.id, "wrong_password"))
         if not ok or user is None:
             raise Unauthorized("wrong email address or password")
         if user.email_verified_at is None:
             async with self._db.begin() as conn:
                 code = await self._fresh_code(conn, user.id, "verify")
+                await audit.record(conn, _failed(user.id, "email_not_verified"))
             await self._mail.send(email, "Your plancast code", _code_text(code, "verify"))
             raise Forbidden(
                 "verify your address first: a new code was sent to it",
@@ -157,7 +177,33 @@ class SignIn:
         async with self._db.begin() as conn:
             if user.password_hash and needs_rehash(user.password_hash):
                 await accounts.set_password(conn, user.id, await hash_password(password))
-            return await self._issue(conn, user.id, kind)
+            issued = await self._issue(conn, user.id, kind)
+            await audit.record(conn, _signed_in(issued))
+            return issued
+
+    async def check_password(self, user_id: str, password: str) -> None:
+        """Ask again for the password before an irreversible step (deleting the account).
+
+        A wrong one counts as a failed sign-in, so a stolen session cannot guess it faster.
+
+        Raises:
+            RateLimited: too many failures in a row for this account: wait.
+            Forbidden: the password is wrong.
+        """
+        async with self._db.connect() as conn:
+            user = await accounts.get_user(conn, user_id)
+        if user is not None and (wait := accounts.blocked_for(user)) > 0:
+            raise RateLimited(
+                "too many wrong passwords for this account: wait, or reset the password",
+                retry_after=wait,
+            )
+        if await verify_password(user.password_hash if user else None, password):
+            return
+        if user is not None:
+            async with self._db.begin() as conn:
+                await accounts.record_signin(conn, user.id, False)
+                await audit.record(conn, _failed(user.id, "wrong_password_recheck"))
+        raise Forbidden("that is not the account's password")
 
     async def request_reset(self, email: str) -> None:
         """Email a reset code if the address has an account; answer the same if not."""
@@ -187,6 +233,15 @@ class SignIn:
             await accounts.mark_verified(conn, user.id)  # the code proved the address
             ended = await sessions.revoke_all(conn, user.id)
             issued = await self._issue(conn, user.id, kind)
+            await audit.record(
+                conn,
+                Entry(
+                    AuditAction.PASSWORD_RESET,
+                    user_id=user.id,
+                    target=issued.session.id,
+                    detail={"sessions_ended": len(ended)},
+                ),
+            )
         self._on_revoked(ended)
         return issued
 
@@ -196,6 +251,15 @@ class SignIn:
                 ended = await sessions.revoke_all(conn, user_id)
             else:
                 ended = [session_id] if await sessions.revoke(conn, user_id, session_id) else []
+            await audit.record(
+                conn,
+                Entry(
+                    AuditAction.SIGNED_OUT,
+                    user_id=user_id,
+                    target=session_id,
+                    detail={"sessions_ended": len(ended), "everywhere": everywhere},
+                ),
+            )
         self._on_revoked(ended)
         return len(ended)
 
@@ -215,6 +279,7 @@ class SignIn:
                 )
             await orgs.accept_invite(conn, invite, user_id)
             await sessions.switch_org(conn, session_id, invite.org_id)
+            await audit.record(conn, _accepted(invite, user_id))
             joined = {o.id: o for o in await orgs.orgs_of(conn, user_id)}
         return joined[invite.org_id]
 
@@ -228,6 +293,26 @@ class SignIn:
         org_id = mine[0].id if mine else None
         session, token = await sessions.create(conn, user_id, org_id, kind, self.max_s)
         return Issued(session, token)
+
+
+def _signed_in(issued: Issued) -> Entry:
+    s = issued.session
+    return Entry(AuditAction.SIGNED_IN, user_id=s.user_id, target=s.id, detail={"kind": s.kind})
+
+
+def _failed(user_id: str | None, reason: str) -> Entry:
+    """A refused sign-in: the account's id when the address has one, and why; no address."""
+    return Entry(AuditAction.SIGNIN_FAILED, user_id=user_id, detail={"reason": reason})
+
+
+def _accepted(invite: orgs.Invite, user_id: str) -> Entry:
+    return Entry(
+        AuditAction.INVITE_ACCEPTED,
+        org_id=invite.org_id,
+        user_id=user_id,
+        target=invite.id,
+        detail={"role": str(invite.role)},
+    )
 
 
 def _code_text(code: str, purpose: str) -> str:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -30,6 +31,8 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+
+from plancast.server.store.crypto import Encrypted
 
 metadata = MetaData(
     naming_convention={
@@ -152,7 +155,7 @@ versions = Table(
     Column("parent_id", ID, nullable=True),
     Column("number", Integer, nullable=False),
     Column("kind", String(40), nullable=False),
-    Column("description", Text, nullable=False),
+    Column("description", Encrypted("versions.description"), nullable=False),  # may quote a prompt
     Column("state", Text, nullable=False),  # JSON: ids of the rows that make up the plan
     _created(),
     UniqueConstraint("plan_id", "number", name="uq_versions_plan_number"),
@@ -192,7 +195,7 @@ context_items = Table(
     Column("plan_id", ID, ForeignKey("plans.id", ondelete="CASCADE"), nullable=False),
     Column("kind", String(20), nullable=False),  # file | note | stdin
     Column("name", Text, nullable=False),  # project-relative path, or a note's title
-    Column("content", Text, nullable=False),
+    Column("content", Encrypted("context_items.content"), nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("tokens", Integer, nullable=False),
     _created(),
@@ -207,7 +210,7 @@ messages = Table(
     Column("plan_id", ID, ForeignKey("plans.id", ondelete="CASCADE"), nullable=False),
     Column("role", String(20), nullable=False),  # user | assistant
     Column("mode", String(20), nullable=False),  # tell | chat | continue
-    Column("content", Text, nullable=False),
+    Column("content", Encrypted("messages.content"), nullable=False),
     Column("status", String(20), nullable=False),  # complete | partial
     Column("stream_id", ID, nullable=True),
     _created(),
@@ -223,8 +226,8 @@ changes = Table(
     Column("stream_id", ID, nullable=True),
     Column("position", Integer, nullable=False),  # order within the reply
     Column("path", Text, nullable=False),
-    Column("op", Text, nullable=False),  # JSON of a plancast.shared FileOp
-    Column("result", Text, nullable=True),  # the built file, when the server could build it
+    Column("op", Encrypted("changes.op"), nullable=False),  # JSON of a plancast.shared FileOp
+    Column("result", Encrypted("changes.result"), nullable=True),  # the built file, if built
     Column("base_sha256", String(64), nullable=True),  # of the context text it was built on
     Column("build", Text, nullable=True),  # JSON: status, strategy, attempts, reason
     _created(),
@@ -252,7 +255,7 @@ streams = Table(
     Column("lease_owner", String(64), nullable=True),
     Column("user_id", ID, nullable=True),
     Column("lease_expires_at", Float, nullable=True),
-    Column("commit_message", Text, nullable=True),  # by the committer role, for `apply --commit`
+    Column("commit_message", Encrypted("streams.commit_message"), nullable=True),  # committer's
     UniqueConstraint("org_id", "request_id", name="uq_streams_org_request"),
     Index(
         "uq_streams_running_branch",
@@ -285,7 +288,7 @@ stream_events = Table(
     Column("stream_id", ID, ForeignKey("streams.id", ondelete="CASCADE"), nullable=False),
     Column("seq", Integer, nullable=False),
     Column("type", String(20), nullable=False),
-    Column("data", Text, nullable=False),  # JSON of the event's fields
+    Column("data", Encrypted("stream_events.data"), nullable=False),  # the event's fields, JSON
     PrimaryKeyConstraint("stream_id", "seq"),
 )
 
@@ -304,4 +307,28 @@ usage = Table(
     Column("duration_ms", Integer, nullable=False),
     _created(),
     Index("ix_usage_org", "org_id"),
+)
+
+data_keys = Table(  # one per org, wrapped by the master key; never in a backup (crypto.py)
+    "data_keys",
+    metadata,
+    Column("key_id", String(40), primary_key=True),
+    Column("org_id", ID, nullable=False, unique=True),  # no foreign key: shredding deletes it
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("master_key_id", String(40), nullable=False),
+    _created(),
+)
+
+audit_log = Table(  # append-only: ids, roles and counts, never content or a secret
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # the listing's cursor
+    Column("org_id", ID, nullable=True),  # no foreign keys: entries outlive orgs and users
+    Column("user_id", ID, nullable=True),
+    Column("action", String(40), nullable=False),
+    Column("target", String(320), nullable=True),
+    Column("detail", Text, nullable=False),  # JSON object
+    _created(),
+    Index("ix_audit_log_org", "org_id", "id"),
+    Index("ix_audit_log_user", "user_id", "id"),
 )

@@ -20,12 +20,14 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -38,6 +40,7 @@ from plancast.server.errors import Busy, InvalidRequest
 from plancast.server.llm import calls, prompts
 from plancast.server.llm.errors import ProviderError
 from plancast.server.llm.types import ChatMessage, ChatRequest, TextDelta
+from plancast.server.store.crypto import Keyring
 from plancast.server.store.database import storable
 from plancast.server.store.schema import usage as usage_table
 from plancast.server.streams import records
@@ -48,6 +51,7 @@ from plancast.server.streams.builds import (
     context_files,
     rebuild_messages,
 )
+from plancast.server.streams.cluster import POLL_S, Cluster, notify, notify_events
 from plancast.server.streams.deadlines import DEFAULT_LIMITS, StreamLimits, within_limits
 from plancast.server.streams.eventlog import EventLog, read_events
 from plancast.server.streams.live import LiveStream
@@ -104,8 +108,14 @@ class StreamService:
         retry: calls.RetryPolicy = calls.DEFAULT_RETRY,
         limits: StreamLimits = DEFAULT_LIMITS,
         max_streams_per_user: int = 8,
+        lease_s: float = records.LEASE_S,
+        cluster: Cluster | None = None,
+        keys: Keyring | None = None,
     ) -> None:
+        self._keys = keys
         self._db = engine
+        self._lease_s = lease_s
+        self.cluster = cluster  # other replicas on the same PostgreSQL database, if any
         self._eventlog = eventlog
         self._workers = workers
         self._timeout = provider_timeout_s
@@ -115,18 +125,23 @@ class StreamService:
         self._replica = replica_id
         self.registry = StreamRegistry()
         self._lease_task: asyncio.Task[None] | None = None
+        # Told of each new stream (who, the stream, its model, its worker's pid): the audit log.
+        self.start_listeners: list[Callable[[Principal, StartedStream, str, int], None]] = []
 
     def start_lease_renewal(self) -> None:
         """Keep this process's running streams leased, so no replica takes them for dead."""
         self._lease_task = asyncio.create_task(self._renew_leases(), name="plancast-leases")
 
     async def _renew_leases(self) -> None:
+        """Renew this replica's leases; with replicas, also close the streams of dead ones."""
         while True:
-            await asyncio.sleep(records.LEASE_S / 3)
+            await asyncio.sleep(self._lease_s / 3)
             running = [s.id for s in self.registry.running()]
             try:
                 async with self._db.begin() as conn:
-                    await records.renew_leases(conn, running, self._replica)
+                    await records.renew_leases(conn, running, self._replica, self._lease_s)
+                if self.cluster is not None:
+                    await self.recover(only_expired=True)
             except Exception:
                 logger.exception("renewing stream leases failed; will retry")
 
@@ -190,6 +205,7 @@ class StreamService:
                     request_id=request.request_id,
                     owner=self._replica,
                     user_id=principal.user_id,
+                    lease_s=self._lease_s,
                 )
                 if request.prompt.strip():
                     message = await convo.insert_message(
@@ -230,16 +246,25 @@ class StreamService:
             request.mode,
             model,
         )
-        return StartedStream(stream_id, request.plan_id, request.branch)
+        started = StartedStream(stream_id, request.plan_id, request.branch)
+        for listener in self.start_listeners:
+            try:
+                listener(principal, started, str(model), worker.pid)
+            except Exception:
+                logger.exception("a stream start listener failed")
+        return started
 
     async def stop(self, principal: Principal, stream_id: str) -> bool:
         """Ask a running stream to stop; returns False if it had already ended."""
         authorize(principal, Action.WRITE)
         live = self.registry.get(stream_id, principal.org_id)
-        if live is None:  # ended long ago (or runs on another replica: a later issue)
-            async with self._db.connect() as conn:
-                await records.get(conn, principal.org_id, stream_id)  # NotFound across orgs
-            return False
+        if live is None:  # ended, or runs on another replica
+            async with self._db.begin() as conn:
+                record = await records.get(conn, principal.org_id, stream_id)  # NotFound
+                if record.status != "running" or self.cluster is None:
+                    return False
+                await notify(conn, {"k": "stop", "s": stream_id, "o": principal.org_id})
+            return True
         if live.ended or live.task is None or live.stop_requested or live.finishing:
             return False
         live.stop_requested = True
@@ -276,6 +301,16 @@ class StreamService:
                 stopped += 1
         return stopped
 
+    def stop_here(self, message: dict[str, Any]) -> None:
+        """A ``stop`` another replica passed on: acted on by the replica running the stream."""
+        live = self.registry.get(str(message.get("s")), str(message.get("o")))
+        if live is None or live.ended or live.task is None or live.stop_requested:
+            return
+        if live.finishing:
+            return
+        live.stop_requested = True
+        live.task.cancel()
+
     async def follow(
         self, principal: Principal, stream_id: str, after: int
     ) -> AsyncIterator[StreamEvent]:
@@ -286,6 +321,55 @@ class StreamService:
             async for event in live.follow(after):
                 yield event
             return
+        if self.cluster is not None:
+            async for event in self._follow_remote(principal, stream_id, after):
+                yield event
+            return
+        async for event in self._follow_stored(principal, stream_id, after):
+            yield event
+
+    async def _follow_remote(
+        self, principal: Principal, stream_id: str, after: int
+    ) -> AsyncIterator[StreamEvent]:
+        """Follow a stream another replica runs, through the event table (``cluster``).
+
+        Subscribe, then read, as a local follower does: a nudge that comes while the rows
+        are read sets the waiter taken before, so nothing written in between is missed.
+        The sequence number read last is the cursor, so nothing is sent twice.
+        """
+        assert self.cluster is not None
+        async with self._db.connect() as conn:
+            record = await records.get(conn, principal.org_id, stream_id)  # NotFound
+        if record.status != "running":
+            async for event in self._follow_stored(principal, stream_id, after):
+                yield event
+            return
+        seq = after
+        while True:
+            nudged = self.cluster.waiter(stream_id)
+            try:
+                async with self._db.connect() as conn:
+                    events = await read_events(conn, stream_id, seq)
+                    if not events:
+                        record = await records.get(conn, principal.org_id, stream_id)
+                for event in events:
+                    yield event
+                    seq = event.seq
+                    if isinstance(event, End):
+                        return
+                if not events and record.status != "running":
+                    # Ended with no End row after ours: the stored path says how.
+                    async for event in self._follow_stored(principal, stream_id, seq):
+                        yield event
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(nudged.wait(), POLL_S)
+            finally:
+                self.cluster.drop_waiter(stream_id, nudged)
+
+    async def _follow_stored(
+        self, principal: Principal, stream_id: str, after: int
+    ) -> AsyncIterator[StreamEvent]:
         async with self._db.connect() as conn:
             record = await records.get(conn, principal.org_id, stream_id)  # NotFound across orgs
             after = min(after, record.last_seq or after)  # a huge after: past the end
@@ -660,7 +744,15 @@ class StreamService:
 
     async def recover(self, *, only_expired: bool) -> int:
         """Mark streams that no process runs any more as interrupted (see ``recovery``)."""
-        return await recover_orphans(self._db, only_expired=only_expired)
+        closed = await recover_orphans(
+            self._db,
+            only_expired=only_expired,
+            owner=self._replica,
+            lease_s=self._lease_s,
+            cluster_notify=notify_events if self.cluster is not None else None,
+            keys=self._keys,
+        )
+        return len(closed)
 
 
 REBUILD_ATTEMPTS = 2

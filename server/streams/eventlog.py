@@ -15,7 +15,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from plancast.server.store.crypto import seal
 from plancast.server.store.schema import stream_events
+from plancast.server.streams.cluster import notify_events
 from plancast.shared import StreamEvent, event_body, event_from_body
 
 logger = logging.getLogger("plancast.server.streams")
@@ -27,7 +29,9 @@ def event_row(event: StreamEvent) -> dict[str, Any]:
         "stream_id": event.stream_id,
         "seq": event.seq,
         "type": event.TYPE,
-        "data": event_body(event),
+        # Encrypted here, in the stream's own context (its org's key), not at the batch's
+        # insert, which writes the events of many orgs at once.
+        "data": seal(event_body(event), "stream_events.data"),
     }
 
 
@@ -46,8 +50,11 @@ async def read_events(conn: AsyncConnection, stream_id: str, after: int) -> list
 
 
 class EventLog:
-    def __init__(self, engine: AsyncEngine, *, flush_ms: int, flush_size: int) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, flush_ms: int, flush_size: int, notify: bool = False
+    ) -> None:
         self._engine = engine
+        self._notify = notify  # nudge other replicas' followers (PostgreSQL: cluster.py)
         self._flush_s = flush_ms / 1000
         self._flush_size = flush_size
         self._pending: list[dict[str, Any]] = []
@@ -78,6 +85,8 @@ class EventLog:
                 batch = self._pending[: self._flush_size * 5]
                 async with self._engine.begin() as conn:
                     await conn.execute(stream_events.insert(), batch)
+                    if self._notify:
+                        await notify_events(conn, {row["stream_id"] for row in batch})
                 del self._pending[: len(batch)]
 
     async def _run(self) -> None:

@@ -66,8 +66,9 @@ async def insert_running(
     request_id: str,
     owner: str,
     user_id: str | None = None,
+    lease_s: float = LEASE_S,
 ) -> None:
-    """Record a new running stream.
+    """Record a new running stream, leased by ``owner`` for ``lease_s``.
 
     Raises:
         Busy: the branch already has a running stream (named in the error).
@@ -88,7 +89,7 @@ async def insert_running(
                     last_seq=0,
                     started_at=at,
                     lease_owner=owner,
-                    lease_expires_at=at + LEASE_S,
+                    lease_expires_at=at + lease_s,
                     user_id=user_id,
                 )
             )
@@ -200,14 +201,32 @@ async def finish(
     )
 
 
-async def renew_leases(conn: AsyncConnection, stream_ids: list[str], owner: str) -> None:
+async def renew_leases(
+    conn: AsyncConnection, stream_ids: list[str], owner: str, lease_s: float = LEASE_S
+) -> None:
     """Extend the lease of the streams this process runs (see ``orphaned``)."""
     if stream_ids:
         await conn.execute(
             streams.update()
             .where(streams.c.id.in_(stream_ids), streams.c.lease_owner == owner)
-            .values(lease_expires_at=now() + LEASE_S)
+            .values(lease_expires_at=now() + lease_s)
         )
+
+
+async def claim_orphan(
+    conn: AsyncConnection, stream_id: str, owner: str, *, only_expired: bool, lease_s: float
+) -> bool:
+    """Take an orphan for recovery, so that one replica alone closes it.
+
+    On PostgreSQL the row stays locked until ``conn`` commits: a replica claiming the same
+    stream at the same moment waits, then finds it claimed (its lease is fresh) or closed.
+    """
+    at = now()
+    query = streams.update().where(streams.c.id == stream_id, streams.c.status == "running")
+    if only_expired:
+        query = query.where(streams.c.lease_expires_at < at)
+    result = await conn.execute(query.values(lease_owner=owner, lease_expires_at=at + lease_s))
+    return bool(result.rowcount)
 
 
 async def orphaned(conn: AsyncConnection, *, only_expired: bool) -> list[tuple[str, str]]:

@@ -6,7 +6,11 @@ required even on loopback, so that another local user, or a web page the user
 visits (DNS rebinding, cross-site requests), cannot drive the server.
 
 Team mode: the bearer token is a sign-in session's (``domain/sessions.py``); the local
-token does not exist there.
+token does not exist there. The web pages' sessions travel in a cookie instead
+(``SESSION_COOKIE``), which counts only where a caller passes ``allow_cookie``: the pages,
+which check a CSRF token on every POST, and the read-only SSE route, since a browser's
+EventSource cannot send an Authorization header. The JSON API never takes it, so a request
+that a browser sends on its own, cookie attached, can change nothing there.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from plancast.server.domain.principal import Principal
 from plancast.server.errors import Forbidden, InvalidRequest, Unauthorized
 
 TOKEN_FILE = "local-token"
+SESSION_COOKIE = "plancast_session"
 
 
 def load_or_create_token(data_dir: Path) -> str:
@@ -50,6 +55,14 @@ def bearer_token(conn: HTTPConnection) -> str | None:
     return None
 
 
+def session_token(conn: HTTPConnection, *, allow_cookie: bool = False) -> str | None:
+    """The session token a request carries: the bearer header, else (if allowed) the cookie."""
+    token = bearer_token(conn)
+    if token is None and allow_cookie:
+        token = conn.cookies.get(SESSION_COOKIE) or None
+    return token
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
     """Who signed in (team mode), before any org is involved: for the account's own routes."""
@@ -59,8 +72,8 @@ class Identity:
     org_id: str | None
 
 
-async def identify(conn: HTTPConnection) -> Identity:
-    """The signed-in user a team-mode request speaks for.
+async def identify(conn: HTTPConnection, *, allow_cookie: bool = False) -> Identity:
+    """The signed-in user a team-mode request speaks for (``allow_cookie``: see the top).
 
     Raises:
         Unauthorized: no token; or (session_expired) a token of no live session.
@@ -69,7 +82,7 @@ async def identify(conn: HTTPConnection) -> Identity:
     state = conn.app.state
     if state.settings.mode != "team":
         raise InvalidRequest("this server runs in local mode: it has no accounts")
-    token = bearer_token(conn)
+    token = session_token(conn, allow_cookie=allow_cookie)
     if token is None:
         raise Unauthorized("sign in first (Authorization: Bearer …)")
     async with state.db.begin() as c:
@@ -79,10 +92,11 @@ async def identify(conn: HTTPConnection) -> Identity:
     return Identity(session.user_id, session.id, session.org_id)
 
 
-async def authenticate(conn: HTTPConnection) -> Principal:
+async def authenticate(conn: HTTPConnection, *, allow_cookie: bool = False) -> Principal:
     """The principal a request speaks for: the user, their current org, their role now.
 
     The role is read on every request, so a changed role or a removal counts at once.
+    ``allow_cookie`` lets a team-mode web session's cookie count (see the top).
 
     Raises:
         Unauthorized: no token, or a wrong one (compared in constant time).
@@ -90,7 +104,7 @@ async def authenticate(conn: HTTPConnection) -> Principal:
     """
     state = conn.app.state
     if state.settings.mode == "team":
-        who = await identify(conn)
+        who = await identify(conn, allow_cookie=allow_cookie)
         role = None
         if who.org_id is not None:
             async with state.db.connect() as c:
@@ -99,6 +113,7 @@ async def authenticate(conn: HTTPConnection) -> Principal:
             raise Forbidden(
                 "you are not a member of this org (any more): switch org, or ask for an invite"
             )
+        await state.keys.enter(state.db, who.org_id)  # the org's data key for this request
         return Principal(who.user_id, who.org_id, role, who.session_id)
     token = bearer_token(conn)
     if token is None:
@@ -106,4 +121,5 @@ async def authenticate(conn: HTTPConnection) -> Principal:
     if not hmac.compare_digest(token.encode(), state.local_token.encode()):
         raise Unauthorized("the access token is not valid for this server")
     principal: Principal = state.local_principal
+    await state.keys.enter(state.db, principal.org_id)
     return principal

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -84,9 +84,19 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
     return error_response(ErrorCode.INTERNAL, "internal server error")
 
 
+async def statement_error(request: Request, exc: Exception) -> Response:
+    """A refusal raised while a statement's values were prepared (an encrypted column's own
+    checks, ``store/crypto.py``) is that refusal; anything else is unexpected."""
+    assert isinstance(exc, StatementError)
+    if isinstance(exc.orig, PlancastError):
+        return await plancast_error(request, exc.orig)
+    return await unexpected_error(request, exc)
+
+
 EXCEPTION_HANDLERS = {
     PlancastError: plancast_error,
     HTTPException: http_error,
     DBAPIError: database_error,
+    StatementError: statement_error,
     Exception: unexpected_error,
 }

@@ -5,7 +5,8 @@ proxies that block WebSockets.
 sequence number and ``event`` = its type, then ends after ``end``. A client
 that reconnects with ``Last-Event-ID: N`` (or ``?after=N``) gets exactly the
 events after N, as a WebSocket ``attach`` would. A comment line every 15 s
-keeps proxies from cutting an idle stream.
+keeps proxies from cutting an idle stream. In team mode a web page's session
+cookie is accepted here besides the bearer token (the live plan view).
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ def _data(event: StreamEvent) -> str:
 
 
 async def stream_events(request: Request) -> EventSourceResponse:
-    principal = await authenticate(request)
+    # A web page's EventSource cannot send an Authorization header: its session cookie
+    # counts here, on this read-only GET, as on the pages themselves (web/auth.py).
+    principal = await authenticate(request, allow_cookie=True)
     authorize(principal, Action.READ)
     stream_id = request.path_params["stream_id"]
     after = _after(request)

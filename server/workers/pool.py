@@ -27,7 +27,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +67,7 @@ class Worker:
         self._channel = channel
         self._pool = pool
         self._calls = 0
+        self.claimed_for: tuple[str, str, str] | None = None  # (stream, org, user) ids
         self._exited = asyncio.Event()
         asyncio.get_running_loop().add_reader(pidfd, self._on_exit)
 
@@ -280,6 +281,8 @@ class WorkerPool:
         self._starting = 0
         self._refill_task: asyncio.Task[None] | None = None
         self._closed = False
+        # Told "started" and "exited" for every worker process: the audit log.
+        self.listeners: list[Callable[[str, Worker], None]] = []
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -365,6 +368,7 @@ class WorkerPool:
         if time.time() > reservation.seal.expires_at:
             reservation.worker.kill()
             raise SealRefused("the seal has expired; ask for a new one and start again")
+        reservation.worker.claimed_for = (seal_id, reservation.org_id, reservation.user_id)
         return reservation.worker, reservation.seal
 
     def release(self, worker: Worker) -> None:
@@ -387,7 +391,15 @@ class WorkerPool:
 
     # -- workers --------------------------------------------------------------------------
 
+    def _tell(self, event: str, worker: Worker) -> None:
+        for listener in self.listeners:
+            try:
+                listener(event, worker)
+            except Exception:
+                logger.exception("a worker listener failed")
+
     def _forget(self, worker: Worker) -> None:
+        self._tell("exited", worker)
         self._workers.discard(worker)
         if worker in self._idle:
             self._idle.remove(worker)
@@ -455,4 +467,5 @@ class WorkerPool:
                 raise PlancastError("a model worker process failed to start") from None
             raise
         self._workers.add(worker)
+        self._tell("started", worker)
         return worker

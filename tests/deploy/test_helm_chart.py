@@ -41,6 +41,8 @@ CHART_MANAGED = {
     "tls_certfile",
     "tls_keyfile",
     "smtp_password_file",
+    "master_key",  # a secret: only ever from masterKey.existingSecret, as a file
+    "master_key_file",
 }
 
 DATABASE_URL = "postgresql+asyncpg://plancast:p%40ss@postgres.db.svc:5432/plancast"
@@ -362,6 +364,19 @@ def test_smtp_password_file_is_mounted_where_the_setting_points(helm: Helm, scra
     assert Path(mount["mountPath"]) == path.parent
     assert volume["secret"]["secretName"] == "plancast-smtp"
     assert [item["path"] for item in volume["secret"]["items"]] == [path.name]
+
+
+def test_the_master_key_is_mounted_where_the_setting_points(helm: Helm, scratch: Path) -> None:
+    docs = _by_kind(helm.template(scratch, {"masterKey": {"existingSecret": "plancast-mk"}}))
+    path = Path(docs["ConfigMap"]["data"]["PLANCAST_MASTER_KEY_FILE"])
+    pod = docs["Deployment"]["spec"]["template"]["spec"]
+    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "master-key"]
+    assert Path(mount["mountPath"]) == path.parent and mount["readOnly"] is True
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "master-key"]
+    assert volume["secret"]["secretName"] == "plancast-mk"
+    assert volume["secret"]["items"] == [{"key": "master-key", "path": path.name}]
+    default = _by_kind(helm.template(scratch, {}))
+    assert "PLANCAST_MASTER_KEY_FILE" not in default["ConfigMap"]["data"]
 
 
 def test_values_schema_config_is_exactly_the_open_settings() -> None:

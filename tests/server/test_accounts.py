@@ -2,103 +2,25 @@
 
 from __future__ import annotations
 
-import re
-import socket
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email import message_from_bytes
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from starlette.websockets import WebSocketDisconnect
 
 from plancast.shared import SUBPROTOCOL
-from tests.server.helpers import STREAMS_URL, Server, load_settings, query, running
+from tests.server.helpers import STREAMS_URL, Server, query, running
+from tests.server.team import (
+    PASSWORD,
+    Mailbox,
+    call,
+    error_code,
+    invite,
+    mailbox_fixture,  # noqa: F401  (the fixture "mailbox")
+    sign_up,
+    team_fixture,  # noqa: F401  (the fixture "team")
+    team_settings,
+)
 from tests.server.test_rest import CALLS, Ids
-
-PASSWORD = "correct horse battery"
-
-
-@dataclass
-class Mailbox:
-    """What the loopback SMTP server received."""
-
-    messages: list[Any] = field(default_factory=list)
-    port: int = 0
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-    def code_for(self, email: str) -> str:
-        for message in reversed(self.messages):
-            if message["To"] == email.lower():
-                text = message.get_payload(decode=True).decode()  # quoted-printable, maybe
-                found = re.search(r"(pci_[A-Za-z0-9_-]+|\b\d{8}\b)", text)
-                assert found, text
-                return found[1]
-        raise AssertionError(f"no email to {email}")
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    box = Mailbox()
-    with socket.socket() as probe:  # the controller checks its own port once started
-        probe.bind(("127.0.0.1", 0))
-        box.port = probe.getsockname()[1]
-    controller = Controller(box, hostname="127.0.0.1", port=box.port)
-    controller.start()
-    yield box
-    controller.stop()
-
-
-def team_settings(data_dir: Path, mailbox: Mailbox, **more: Any) -> Any:
-    return load_settings(
-        data_dir,
-        mode="team",
-        smtp_host="127.0.0.1",
-        smtp_port=mailbox.port,
-        smtp_security="none",
-        **more,
-    )
-
-
-@pytest.fixture
-def team(data_dir: Path, mailbox: Mailbox) -> Iterator[Server]:
-    with running(team_settings(data_dir, mailbox)) as server:
-        yield server
-
-
-def call(
-    server: Server, method: str, path: str, token: str | None, body: Any = None
-) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return server.client.request(method, path, json=body, headers=headers)
-
-
-def sign_up(server: Server, mailbox: Mailbox, email: str, invite: str | None = None) -> str:
-    """A verified account; returns its session token."""
-    body = {"email": email, "password": PASSWORD} | ({"invite": invite} if invite else {})
-    response = call(server, "POST", "/api/v1/auth/signup", None, body)
-    assert response.status_code == 202, response.text
-    code = mailbox.code_for(email)
-    response = call(server, "POST", "/api/v1/auth/verify", None, {"email": email, "code": code})
-    assert response.status_code == 200, response.text
-    return str(response.json()["token"])
-
-
-def invite(server: Server, mailbox: Mailbox, token: str, email: str, role: str = "member") -> str:
-    response = call(server, "POST", "/api/v1/org/invites", token, {"email": email, "role": role})
-    assert response.status_code == 201, response.text
-    assert "code" not in response.json()  # only the invitee's mailbox gets it
-    return mailbox.code_for(email)
-
-
-def error_code(response: httpx.Response) -> str:
-    return str(response.json()["error"]["code"])
 
 
 def test_sign_up_verify_and_use_the_api(team: Server, mailbox: Mailbox) -> None:

@@ -10,6 +10,9 @@ import pytest
 from plancast.server import cli
 from plancast.server.config import DEFAULT_PORT, SETTINGS, Settings, default_data_dir
 
+KEY_A = "A" * 43 + "="  # master keys as base64 text (32 bytes)
+KEY_B = "B" * 43 + "="
+
 # For each setting: a value as the environment gives it, a different one as a flag gives it,
 # and what each becomes on ``Settings``. A setting missing here fails the drift test below.
 SAMPLES: dict[str, tuple[str, Any, Any, Any]] = {
@@ -47,6 +50,10 @@ SAMPLES: dict[str, tuple[str, Any, Any, Any]] = {
     "metrics_public": ("true", False, True, False),
     "tls_certfile": ("/srv/env.pem", "/srv/flag.pem", Path("/srv/env.pem"), Path("/srv/flag.pem")),
     "tls_keyfile": ("/srv/env.key", "/srv/flag.key", Path("/srv/env.key"), Path("/srv/flag.key")),
+    "stream_lease_s": ("5", 2.5, 5.0, 2.5),
+    "master_key": (KEY_A, KEY_B, KEY_A, KEY_B),
+    "master_key_file": ("/srv/m1.key", "/srv/m2.key", Path("/srv/m1.key"), Path("/srv/m2.key")),
+    "kms_plugin": ("kms_a:key", "kms_b:key", "kms_a:key", "kms_b:key"),
     "mode": ("team", "local", "team", "local"),
     "signup": ("open", "invite", "open", "invite"),
     "smtp_host": ("mail.a.test", "mail.b.test", "mail.a.test", "mail.b.test"),
@@ -58,6 +65,7 @@ SAMPLES: dict[str, tuple[str, Any, Any, Any]] = {
     "session_idle_days": ("1", 2.5, 1.0, 2.5),
     "session_max_days": ("30", 60.0, 30.0, 60.0),
     "invite_days": ("3", 0.5, 3.0, 0.5),
+    "plan_retention_days": ("30", 0.5, 30.0, 0.5),
 }
 # Team mode needs an SMTP host; every sample below loads with one.
 BASE_ENVIRON = {"PLANCAST_SMTP_HOST": "mail.base.test"}

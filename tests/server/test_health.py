@@ -18,7 +18,7 @@ from plancast.server.store.database import create_engine
 from plancast.server.store.revisions import code_heads
 from tests.server.helpers import Server, load_settings, query, running
 
-HEAD = "0004"
+HEAD = "0006"
 
 
 def free_port() -> int:

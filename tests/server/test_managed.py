@@ -45,14 +45,24 @@ def drain(server: Server, grace_s: float) -> int:
 def test_a_start_while_shutting_down_is_refused_as_busy(
     server: Server, plan_id: str, emulator: Emulator
 ) -> None:
+    seal = server.new_seal()  # taken just before the shutdown began
     server.app.state.streams.closing = True  # what drain() sets first
     with server.connect() as ws:
-        send(ws, start_message(plan_id, openai_creds(emulator), request_id="late"))
+        late = start_message(plan_id, openai_creds(emulator), request_id="late")
+        send(ws, server.seal(late, seal))
         error = expect_error(ws)
     assert (error.code, error.request_id, error.stream_id) == ("busy", "late", None)
     assert error.message == SHUTTING_DOWN
     assert server.streams(plan_id) == []  # nothing was recorded
     assert emulator.requests == []
+
+
+def test_no_seal_is_given_while_shutting_down(server: Server) -> None:
+    server.app.state.streams.closing = True
+    response = server.post("/api/v1/seals")
+    assert response.status_code == 409
+    assert response.json()["error"] == {"code": "busy", "message": SHUTTING_DOWN}
+    assert server.app.state.workers._reserved == {}  # no worker was set aside for it
 
 
 def test_drain_lets_a_stream_finish_within_the_grace_period(

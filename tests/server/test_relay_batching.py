@@ -15,6 +15,7 @@ import pytest
 from starlette.testclient import WebSocketTestSession
 
 from plancast.server.config import Settings
+from plancast.server.store.crypto import unseal
 from plancast.server.streams.eventlog import event_from_row, event_row
 from plancast.server.streams.live import LiveStream
 from plancast.server.web import websocket
@@ -231,7 +232,7 @@ def _row_args(row: dict[str, object]) -> dict[str, object]:
         "stream_id": row["stream_id"],
         "seq": row["seq"],
         "kind": row["type"],
-        "data": row["data"],
+        "data": unseal(str(row["data"]), "stream_events.data"),  # stored encrypted
     }
 
 
@@ -312,7 +313,8 @@ def test_stored_rows_keep_their_format_and_rebuild_the_same_frame(event: StreamE
     data = to_dict(event)
     for key in ("type", "stream_id", "seq"):
         del data[key]
-    assert row == {
+    assert str(row["data"]).startswith("pce1:")  # stored encrypted (store/crypto.py)
+    assert row | {"data": unseal(str(row["data"]), "stream_events.data")} == {
         "stream_id": event.stream_id,
         "seq": event.seq,
         "type": event.TYPE,

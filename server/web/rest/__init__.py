@@ -12,11 +12,13 @@ from starlette.routing import Route
 
 from plancast.server.web.rest import (
     accounts,
+    admin,
     changes,
     context,
     convo,
     health,
     history,
+    lifecycle,
     models,
     orgs,
     projects,
@@ -39,7 +41,8 @@ ROUTES: list[Route] = [
     *models.ROUTES,
 ]
 
-TEAM_ROUTES: list[Route] = [*accounts.ROUTES, *orgs.ROUTES]
-"""Accounts, orgs and invites: served in team mode only (local mode has one implicit user)."""
+TEAM_ROUTES: list[Route] = [*accounts.ROUTES, *orgs.ROUTES, *lifecycle.ROUTES, *admin.ROUTES]
+"""Accounts, orgs, invites, data lifecycle, audit and org usage: served in team mode only
+(local mode has one implicit user)."""
 
 __all__ = ["ROUTES", "TEAM_ROUTES", "VERSION"]

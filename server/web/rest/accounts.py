@@ -16,6 +16,7 @@ from plancast.server.domain import orgs, sessions
 from plancast.server.domain.accounts import get_user
 from plancast.server.domain.signin import Issued, SignIn
 from plancast.server.errors import InvalidRequest, NotFound
+from plancast.server.web import org_actions
 from plancast.server.web.auth import identify
 from plancast.server.web.rest.inputs import field_str, read_json
 
@@ -122,10 +123,7 @@ async def list_sessions(request: Request) -> Response:
 async def revoke_session(request: Request) -> Response:
     who = await identify(request)
     session_id = request.path_params["session_id"]
-    async with request.app.state.db.begin() as conn:
-        if not await sessions.revoke(conn, who.user_id, session_id):
-            raise NotFound("you have no such session")
-    request.app.state.signin.end_sessions([session_id])
+    await org_actions.revoke_session(request.app.state, who.user_id, session_id)
     return JSONResponse({"ended": 1})
 
 

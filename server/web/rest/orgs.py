@@ -13,6 +13,7 @@ from starlette.routing import Route
 from plancast.server.domain import orgs
 from plancast.server.domain.accounts import normalize_email
 from plancast.server.domain.principal import Action
+from plancast.server.web import org_actions
 from plancast.server.web.rest.inputs import field_str, principal_for, read_json
 
 
@@ -35,18 +36,14 @@ async def change_member(request: Request) -> Response:
     p = await principal_for(request, Action.SEE_MEMBERS)
     user_id = request.path_params["user_id"]
     role = orgs.parse_role(field_str(await read_json(request), "role") or "")
-    async with request.app.state.db.begin() as conn:
-        await orgs.set_role(conn, p, user_id, role)
-    request.app.state.memberships_changed(p.org_id, user_id, role)
+    await org_actions.change_role(request.app.state, p, user_id, role)
     return JSONResponse({"user_id": user_id, "role": role})
 
 
 async def remove_member(request: Request) -> Response:
     p = await principal_for(request, Action.SEE_MEMBERS)
     user_id = request.path_params["user_id"]
-    async with request.app.state.db.begin() as conn:
-        await orgs.remove_member(conn, p, user_id)
-    request.app.state.memberships_changed(p.org_id, user_id, None)
+    await org_actions.remove_member(request.app.state, p, user_id)
     return JSONResponse({"user_id": user_id, "removed": True})
 
 
@@ -75,17 +72,7 @@ async def create_invite(request: Request) -> Response:
     data = await read_json(request)
     email = normalize_email(field_str(data, "email") or "")
     role = orgs.parse_role(field_str(data, "role", required=False) or "member")
-    settings = request.app.state.settings
-    async with request.app.state.db.begin() as conn:
-        made, code = await orgs.invite(conn, p, email, role, settings.invite_days * 86400)
-    await request.app.state.mailer.send(
-        email,
-        "You are invited to plancast",
-        f"You are invited to join an org on plancast as {role}.\n\n"
-        f"With the plancast client: plancast signup --invite {code}\n"
-        f"(or, signed in already: plancast accept-invite {code})\n\n"
-        f"The invite works once, until it expires in {settings.invite_days:g} days.\n",
-    )
+    made = await org_actions.send_invite(request.app.state, p, email, role)
     return JSONResponse(
         {"id": made.id, "email": email, "role": role, "expires_at": made.expires_at},
         status_code=201,
@@ -94,8 +81,7 @@ async def create_invite(request: Request) -> Response:
 
 async def cancel_invite(request: Request) -> Response:
     p = await principal_for(request, Action.INVITE)
-    async with request.app.state.db.begin() as conn:
-        await orgs.cancel_invite(conn, p, request.path_params["invite_id"])
+    await org_actions.cancel_invite(request.app.state, p, request.path_params["invite_id"])
     return JSONResponse({"cancelled": True})
 
 

@@ -10,7 +10,9 @@ from starlette.routing import Route
 
 from plancast.server.domain import plans, projects
 from plancast.server.domain.principal import Action
+from plancast.server.errors import Busy
 from plancast.server.streams import records
+from plancast.server.streams.managed import SHUTTING_DOWN
 from plancast.server.web.rest.inputs import branch_of, principal_for
 from plancast.shared import SEAL_SUITE
 
@@ -48,6 +50,8 @@ async def create_seal(request: Request) -> JSONResponse:
     Not idempotent on purpose: a seal is used once, so a retry must get a new one.
     """
     p = await principal_for(request, Action.WRITE)
+    if request.app.state.streams.closing:  # a seal is only good for a start, refused now
+        raise Busy(SHUTTING_DOWN, stream_id=None)
     seal = await request.app.state.workers.reserve(p)
     return JSONResponse(
         {
