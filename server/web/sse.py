@@ -11,14 +11,16 @@ cookie is accepted here besides the bearer token (the live plan view).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.routing import Route
 
-from plancast.server.domain.principal import Action, authorize
+from plancast.server.domain.principal import Action, Principal, authorize
 from plancast.server.errors import InvalidRequest
 from plancast.server.web.auth import authenticate
 from plancast.shared import LocalProtocolError, StreamEvent, encode, to_dict
@@ -52,13 +54,38 @@ async def stream_events(request: Request) -> EventSourceResponse:
     events = service.follow(principal, stream_id, after)
     first = await anext(events, None)  # NotFound raises here, before the 200 goes out
 
+    follower = _Follower(principal)
+
     async def sse() -> AsyncIterator[ServerSentEvent]:
-        event = first
-        while event is not None:
-            yield ServerSentEvent(data=_data(event), event=event.TYPE, id=str(event.seq))
-            event = await anext(events, None)
+        follower.task = asyncio.current_task()
+        request.app.state.connections.add(follower)
+        try:
+            event = first
+            while event is not None:
+                yield ServerSentEvent(data=_data(event), event=event.TYPE, id=str(event.seq))
+                event = await anext(events, None)
+        except asyncio.CancelledError:
+            if not follower.ended:
+                raise
+            # Signed out, or removed from the org: the stream ends here for this follower.
+        finally:
+            request.app.state.connections.discard(follower)
 
     return EventSourceResponse(sse(), ping=PING_S, headers={"Cache-Control": "no-store"})
+
+
+class _Follower:
+    """An SSE follower as ``web/connections.py`` sees it: a sign-out or a removal ends it."""
+
+    def __init__(self, principal: Principal) -> None:
+        self.principal = principal
+        self.task: asyncio.Task[Any] | None = None
+        self.ended = False
+
+    def end(self, code: int, reason: str) -> None:
+        self.ended = True
+        if self.task is not None:
+            self.task.cancel()
 
 
 ROUTES = [Route("/api/v1/streams/{stream_id}/events", stream_events)]

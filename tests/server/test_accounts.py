@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from plancast.shared import SUBPROTOCOL
-from tests.server.helpers import STREAMS_URL, Server, query, running
+from plancast.shared import SUBPROTOCOL, Attach, Stop
+from tests.emulator.script import Reply
+from tests.emulator.server import Emulator
+from tests.server.helpers import (
+    STREAMS_URL,
+    Server,
+    expect_error,
+    openai_creds,
+    query,
+    running,
+    send,
+    start_message,
+    start_stream,
+)
 from tests.server.team import (
     PASSWORD,
     Mailbox,
+    bearer,
     call,
     error_code,
+    fill,
     invite,
     mailbox_fixture,  # noqa: F401  (the fixture "mailbox")
     sign_up,
@@ -197,25 +212,88 @@ def test_removal_closes_the_members_websocket_and_denies_at_once(
     assert (response.status_code, error_code(response)) == (403, "forbidden")
 
 
+# What each role of an org may do in it (owner, admin, member), beyond reading and writing
+# plans, which every role may: (method, path, body) -> the statuses by role.
+WITHIN_ORG = [
+    ("GET", "/api/v1/org/members", None, {"owner": 200, "admin": 200, "member": 200}),
+    ("GET", "/api/v1/org/invites", None, {"owner": 200, "admin": 200, "member": 403}),
+    ("GET", "/api/v1/org/audit", None, {"owner": 200, "admin": 200, "member": 403}),
+    ("GET", "/api/v1/org/usage", None, {"owner": 200, "admin": 200, "member": 403}),
+    # Authorized for the owner only; the wrong name then stops it (nothing is deleted).
+    ("DELETE", "/api/v1/org", {"confirm": "not its name"}, {"owner": 400, "admin": 403,
+                                                             "member": 403}),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize("role", ["member", "admin", "owner"])
-def test_every_route_denies_another_orgs_resources(
-    data_dir: Path, mailbox: Mailbox, role: str
+def test_the_authorization_matrix(
+    data_dir: Path, mailbox: Mailbox, emulator: Emulator, role: str
 ) -> None:
-    """The authorization matrix across orgs: ids of org A, asked for by each role of org B."""
+    """Each role of org B: denied every REST route, the WebSocket and SSE on org A's ids
+    (``not_found``, never ``forbidden``); allowed in B what its role allows, and no more."""
     with running(team_settings(data_dir, mailbox, signup="open")) as team:
         ann = sign_up(team, mailbox, "ann@a.example")
-        project = call(team, "POST", "/api/v1/projects", ann, {"name": "a"}).json()["id"]
-        plan = call(team, "POST", f"/api/v1/projects/{project}/plans", ann, {}).json()["id"]
-        ids = Ids(project, plan, "st_unknown")
+        project, plan = fill(team, ann, emulator, "of-a")
+        (stream,) = call(team, "GET", f"/api/v1/plans/{plan}/streams", ann).json()["streams"]
+        ids = Ids(project, plan, stream["id"])
         owner_b = sign_up(team, mailbox, "bea@b.example")
         token = owner_b
         if role != "owner":
             code = invite(team, mailbox, owner_b, f"{role}@b.example", role)
             token = sign_up(team, mailbox, f"{role}@b.example", invite=code)
+        as_b = replace(team, auth=bearer(token))
+
         for name, c in CALLS.items():
-            if not c.has_ids or "{stream_id}" in c.path:
+            if not c.has_ids:
                 continue
             response = call(team, c.method, c.url(ids), token, c.body)
             assert (response.status_code, error_code(response)) == (404, "not_found"), name
+        sse = call(team, "GET", f"/api/v1/streams/{stream['id']}/events", token)
+        assert (sse.status_code, error_code(sse)) == (404, "not_found")
+        with as_b.connect() as ws:
+            send(ws, Attach(stream_id=stream["id"]))
+            assert expect_error(ws).code == "not_found"
+            send(ws, Stop(stream_id=stream["id"]))
+            assert expect_error(ws).code == "not_found"
+            send(ws, as_b.seal(start_message(plan, openai_creds(emulator))))
+            assert expect_error(ws).code == "not_found"
+
+        own_project, own_plan = fill(as_b, token, emulator, "of-b")  # read and write: any role
+        assert call(team, "GET", f"/api/v1/plans/{own_plan}", token).status_code == 200
+        for method, path, body, by_role in WITHIN_ORG:
+            response = call(team, method, path, token, body)
+            assert response.status_code == by_role[role], (method, path, response.text)
         # And the owner of A still has all of it.
         assert call(team, "GET", f"/api/v1/plans/{plan}", ann).status_code == 200
+        assert own_project != project
+
+
+def test_removal_ends_the_members_sse_follow(
+    team: Server, mailbox: Mailbox, emulator: Emulator
+) -> None:
+    ann = sign_up(team, mailbox, "ann@example.org")
+    bob = sign_up(
+        team, mailbox, "bob@example.org", invite=invite(team, mailbox, ann, "bob@example.org")
+    )
+    _, plan = fill(team, ann, emulator, "sse")
+    (stream,) = call(team, "GET", f"/api/v1/plans/{plan}/streams", ann).json()["streams"]
+    members = call(team, "GET", "/api/v1/org/members", ann).json()["members"]
+    bob_id = next(m["user_id"] for m in members if m["email"] == "bob@example.org")
+    # A finished stream's follow ends by itself; a removal must end a live one. Hold one
+    # open: the SSE of a running stream.
+    emulator.push(Reply(text="slow " * 400, chunk_chars=5, trickle=0.05))
+    as_ann = replace(team, auth=bearer(ann))
+    with as_ann.connect() as ws:
+        started = start_stream(ws, as_ann.seal(start_message(plan, openai_creds(emulator))))
+        with team.client.stream(
+            "GET", f"/api/v1/streams/{started.stream_id}/events", headers=bearer(bob)
+        ) as sse:
+            assert sse.status_code == 200
+            lines = sse.iter_lines()
+            assert next(line for line in lines if line.startswith("data:"))
+            gone = call(team, "DELETE", f"/api/v1/org/members/{bob_id}", ann)
+            assert gone.status_code == 200
+            rest = list(lines)  # the response ends: no hang until the stream's end
+        assert not any('"type":"end"' in line for line in rest)
+        send(ws, Stop(stream_id=started.stream_id))
+    assert stream["status"] == "finished"
