@@ -125,6 +125,7 @@ def create_app(settings: Settings) -> Starlette:
         metrics = Metrics(service, workers)
         metrics.watch_usage(engine)
         service.outcome_listeners.append(metrics.stream_ended)
+        service.call_failure_listeners.append(metrics.call_failed)
         service.start_listeners.append(trail.stream_started)
         recovered = await service.recover(
             only_expired=not settings.database_url.startswith("sqlite")

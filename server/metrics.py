@@ -10,8 +10,8 @@ apps in one process, as in the tests, count apart. ``GET /metrics`` (``web/ops.p
 - ``plancast_provider_first_token_seconds{model,role}`` and
   ``plancast_provider_call_seconds{model,role}`` (histograms): from each model call's usage
   row, as it is written.
-- ``plancast_provider_errors_total{model,code}`` (counter): streams that ended with a
-  ``provider_*`` error code, under the stream's model.
+- ``plancast_provider_errors_total{model,code}`` (counter): planner calls a provider failed,
+  by the model called and the error code, those a fallback model then replaced included.
 - ``plancast_workers``, ``plancast_workers_busy``, ``plancast_workers_idle`` (gauges): the
   worker pool's processes: all, running a stream, and the others.
 
@@ -141,8 +141,10 @@ class Metrics:
         """A ``ManagedStreamService`` outcome listener: counts the stream's end."""
         self._live.ended_events += outcome.events
         self.streams_ended.labels(outcome.status).inc()
-        if outcome.error_code and outcome.error_code.startswith("provider_"):
-            self.provider_errors.labels(self.model_label(outcome.model), outcome.error_code).inc()
+
+    def call_failed(self, model: str, code: str) -> None:
+        """A ``StreamService`` call failure listener: one failed provider call."""
+        self.provider_errors.labels(self.model_label(model), code).inc()
 
     def model_label(self, model: str) -> str:
         """``model`` as a label value, or ``other`` (Rule 1)."""

@@ -127,6 +127,9 @@ class StreamService:
         self._lease_task: asyncio.Task[None] | None = None
         # Told of each new stream (who, the stream, its model, its worker's pid): the audit log.
         self.start_listeners: list[Callable[[Principal, StartedStream, str, int], None]] = []
+        # Told of each planner call a provider failed (model, error code), the ones that a
+        # fallback model then replaced included: the metrics' errors by model.
+        self.call_failure_listeners: list[Callable[[str, str], None]] = []
 
     def start_lease_renewal(self) -> None:
         """Keep this process's running streams leased, so no replica takes them for dead."""
@@ -503,6 +506,8 @@ class StreamService:
                             usage = output
                     break
                 except ProviderError as exc:
+                    for listener in self.call_failure_listeners:
+                        listener(str(candidate), str(exc.code))
                     # A fallback only replaces a model that produced nothing:
                     # two models' text is never spliced into one reply.
                     if len(run.reply) > produced or n + 1 == len(candidates):

@@ -178,6 +178,25 @@ def test_a_provider_error_is_counted_by_model_and_code(
     assert value(samples, "plancast_provider_first_token_seconds_count", **planner) == 0
 
 
+def test_a_call_that_a_fallback_model_replaced_is_counted_as_an_error(
+    server: Server, plan_id: str, emulator: Emulator
+) -> None:
+    emulator.push(Reply(status=500, error_message="boom"))  # every attempt of the first model
+    emulator.push(Reply(status=500, error_message="boom"))
+    emulator.push(Reply(status=500, error_message="boom"))
+    emulator.push(Reply(text="rescued"))
+    start = start_message(
+        plan_id, openai_creds(emulator), mode="chat", fallback_model="openai/gpt-4.1-mini"
+    )
+    end = check_sequence(server.run_stream(start))
+    assert end.status == "finished"
+    samples = ended(server, "finished")
+    failed = {"model": OPENAI_MODEL, "code": "provider_unavailable"}
+    assert value(samples, "plancast_provider_errors_total", **failed) == 1
+    rescued = {"model": "openai/gpt-4.1-mini", "code": "provider_unavailable"}
+    assert value(samples, "plancast_provider_errors_total", **rescued) == 0
+
+
 def test_a_model_name_shaped_like_a_key_is_counted_as_other(
     server: Server, plan_id: str, emulator: Emulator
 ) -> None:
