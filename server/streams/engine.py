@@ -318,22 +318,36 @@ class StreamService:
         self, principal: Principal, stream_id: str, after: int
     ) -> AsyncIterator[StreamEvent]:
         """Every event of a stream after ``after``, then the live ones, until ``End``."""
+        async for ready in self.follow_slices(principal, stream_id, after):
+            for event in ready:
+                yield event
+
+    async def follow_slices(
+        self, principal: Principal, stream_id: str, after: int
+    ) -> AsyncIterator[list[StreamEvent]]:
+        """``follow``, in lists of the events that are at hand together.
+
+        A watcher sends each list at once (packed, if it holds several): a live stream's
+        slice (``LiveStream.follow_slices``), a replay from the database, or the rows one
+        read of another replica's stream found. A list is never held back to fill it.
+        """
         authorize(principal, Action.READ)
         live = self.registry.get(stream_id, principal.org_id)
         if live is not None:
-            async for event in live.follow(after):
-                yield event
+            async for ready in live.follow_slices(after):
+                yield ready
             return
         if self.cluster is not None:
-            async for event in self._follow_remote(principal, stream_id, after):
-                yield event
+            async for ready in self._follow_remote(principal, stream_id, after):
+                yield ready
             return
-        async for event in self._follow_stored(principal, stream_id, after):
-            yield event
+        stored = await self._stored(principal, stream_id, after)
+        if stored:
+            yield stored
 
     async def _follow_remote(
         self, principal: Principal, stream_id: str, after: int
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncIterator[list[StreamEvent]]:
         """Follow a stream another replica runs, through the event table (``cluster``).
 
         Subscribe, then read, as a local follower does: a nudge that comes while the rows
@@ -344,8 +358,9 @@ class StreamService:
         async with self._db.connect() as conn:
             record = await records.get(conn, principal.org_id, stream_id)  # NotFound
         if record.status != "running":
-            async for event in self._follow_stored(principal, stream_id, after):
-                yield event
+            stored = await self._stored(principal, stream_id, after)
+            if stored:
+                yield stored
             return
         seq = after
         while True:
@@ -355,24 +370,26 @@ class StreamService:
                     events = await read_events(conn, stream_id, seq)
                     if not events:
                         record = await records.get(conn, principal.org_id, stream_id)
-                for event in events:
-                    yield event
-                    seq = event.seq
-                    if isinstance(event, End):
-                        return
-                if not events and record.status != "running":
+                ended = next((n for n, e in enumerate(events) if isinstance(e, End)), None)
+                if ended is not None:
+                    yield events[: ended + 1]
+                    return
+                if events:
+                    yield events
+                    seq = events[-1].seq
+                elif record.status != "running":
                     # Ended with no End row after ours: the stored path says how.
-                    async for event in self._follow_stored(principal, stream_id, seq):
-                        yield event
+                    stored = await self._stored(principal, stream_id, seq)
+                    if stored:
+                        yield stored
                     return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(nudged.wait(), POLL_S)
             finally:
                 self.cluster.drop_waiter(stream_id, nudged)
 
-    async def _follow_stored(
-        self, principal: Principal, stream_id: str, after: int
-    ) -> AsyncIterator[StreamEvent]:
+    async def _stored(self, principal: Principal, stream_id: str, after: int) -> list[StreamEvent]:
+        """A stream's stored events after ``after`` (or its End, or a snapshot, see below)."""
         async with self._db.connect() as conn:
             record = await records.get(conn, principal.org_id, stream_id)  # NotFound across orgs
             after = min(after, record.last_seq or after)  # a huge after: past the end
@@ -394,8 +411,7 @@ class StreamService:
                             reason=f"the events of this stream after {after} are no longer kept",
                         )
                     ]
-        for event in stored:
-            yield event
+        return stored
 
     async def purge_old_events(self, retention_s: float) -> int:
         """Forget the events of streams that ended more than ``retention_s`` ago."""

@@ -2,8 +2,8 @@
 
 A REST request reads the caller's role each time; a WebSocket authenticates once and then
 lives for hours. When a session ends, or a member's role changes or they are removed, the
-server tells this registry, which updates or closes the connections concerned. (Across
-replicas, the next request on another replica sees the change in the database.)
+server tells this registry, which updates or closes the connections concerned; other
+replicas are told through PostgreSQL and do the same with theirs (``app.tell_replicas``).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from plancast.server.domain.principal import Action, Principal, authorize
+from plancast.server.domain.principal import Principal
 from plancast.server.streams.engine import StreamService
 from plancast.server.web.auth import authenticate
 from plancast.shared import (
@@ -257,22 +257,11 @@ class _Connection:
         A live stream is read a slice at a time (``LiveStream.follow_slices``): a
         watcher takes every event published since it last looked in one step, not
         one generator hop per event per watcher. A stream this process no longer
-        holds is replayed from the database with every event in hand, in lists of
-        at most ``BATCH_EVENTS``. Either way: subscribe (the cursor), then replay,
-        with no gap and no duplicate (DESIGN invariant 1).
+        holds is replayed from the database with every event in hand, and one that
+        runs on another replica is read as its rows arrive (``StreamService.follow_slices``),
+        in lists of at most ``BATCH_EVENTS``. Either way: subscribe (the cursor), then
+        replay, with no gap and no duplicate (DESIGN invariant 1).
         """
-        authorize(self.principal, Action.READ)
-        live = self.service.registry.get(stream_id, self.principal.org_id)
-        if live is not None:
-            async for ready in live.follow_slices(after):
-                for start in range(0, len(ready), BATCH_EVENTS):
-                    yield ready[start : start + BATCH_EVENTS]
-            return
-        ready = []
-        async for event in self.service.follow(self.principal, stream_id, after):
-            ready.append(event)
-            if len(ready) >= BATCH_EVENTS:
-                yield ready
-                ready = []
-        if ready:
-            yield ready
+        async for ready in self.service.follow_slices(self.principal, stream_id, after):
+            for start in range(0, len(ready), BATCH_EVENTS):
+                yield ready[start : start + BATCH_EVENTS]

@@ -50,6 +50,7 @@ CUSTOM_VALUES: dict[str, Any] = {
     "replicaCount": 3,
     "config": {"log_level": "warning", "max_request_bytes": 33554432, "metrics_public": True},
     "database": {"url": DATABASE_URL},
+    "masterKey": {"existingSecret": "plancast-master-key"},
     "auth": {"existingSecret": "plancast-token"},
     "ingress": {
         "enabled": True,
@@ -205,6 +206,10 @@ def test_replicas_without_postgresql_fail_to_render(
         assert result.returncode != 0
         assert f"plancast: replicaCount {replicas} needs PostgreSQL" in result.stderr
     existing = {"replicaCount": replicas, "database": {"existingSecret": "plancast-db"}}
+    result = helm.render(scratch, existing)  # PostgreSQL, but each pod its own master key
+    assert result.returncode != 0
+    assert f"plancast: replicaCount {replicas} needs masterKey.existingSecret" in result.stderr
+    existing["masterKey"] = {"existingSecret": "plancast-master-key"}
     docs = _by_kind(helm.template(scratch, existing))
     assert docs["Deployment"]["spec"]["replicas"] == replicas
     (var,) = _container(docs)["env"]
@@ -341,6 +346,7 @@ def test_disruption_budget_from_values(default: Docs, helm: Helm, scratch: Path)
             {
                 "replicaCount": 3,
                 "database": {"url": DATABASE_URL},
+                "masterKey": {"existingSecret": "plancast-master-key"},
                 "podDisruptionBudget": {"minAvailable": 2},
             },
         )

@@ -72,6 +72,9 @@ def test_a_stream_is_followed_through_the_other_replica_without_gap(
         with b.connect() as from_start, b.connect() as from_middle:
             send(from_start, Attach(stream_id=started.stream_id, after=0))
             first = collect(from_start, started.stream_id, until=lambda e: e.seq >= 12)
+            # Live, not after the fact: the other replica's follower has these events while
+            # the stream still runs.
+            assert b.stream_row(started.stream_id)["status"] == "running"
             send(from_middle, Attach(stream_id=started.stream_id, after=first[-1].seq))
             rest = collect(from_start, started.stream_id)
             middle = collect(from_middle, started.stream_id)
