@@ -75,8 +75,8 @@ a cluster running something that loses data.
 {{- if and .Values.database.url (not (regexMatch "^postgres(ql)?(\\+asyncpg)?://" .Values.database.url)) }}
 {{- fail (printf "plancast: replicaCount %d needs PostgreSQL, but database.url is not a postgresql+asyncpg:// URL" (int .Values.replicaCount)) }}
 {{- end }}
-{{- if not .Values.masterKey.existingSecret }}
-{{- fail (printf "plancast: replicaCount %d needs masterKey.existingSecret: every replica must wrap the data keys with the same master key (plancast-server new-master-key makes one). Without it each pod would make its own, and what one wrote the others could not read" (int .Values.replicaCount)) }}
+{{- if not (or .Values.masterKey.existingSecret (.Values.config).kms_plugin) }}
+{{- fail (printf "plancast: replicaCount %d needs masterKey.existingSecret (or config.kms_plugin): every replica must wrap the data keys with the same master key (plancast-server new-master-key makes one). Without it each pod would make its own, and what one wrote the others could not read" (int .Values.replicaCount)) }}
 {{- end }}
 {{- end }}
 {{- end }}
