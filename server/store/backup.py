@@ -52,7 +52,7 @@ async def backup(engine: AsyncEngine, master: MasterKey, path: Path) -> int:
             # As stored: encrypted columns are read as plain text, not decrypted.
             columns = [type_coerce(c, _stored(c.type)).label(c.name) for c in table.columns]
             for row in await conn.execute(select(*columns)):
-                values = {k: _dump(v, table.c[k].type) for k, v in row._mapping.items()}
+                values = {k: _dump(v) for k, v in row._mapping.items()}
                 lines.append(json.dumps([table.name, values], separators=(",", ":")).encode())
     backup_key = AESGCM.generate_key(bit_length=256)
     nonce = os.urandom(12)
@@ -129,7 +129,7 @@ def _stored(kind: Any) -> Any:
     return kind.impl if isinstance(kind, Encrypted) else kind
 
 
-def _dump(value: Any, kind: Any) -> Any:
+def _dump(value: Any) -> Any:
     if isinstance(value, bytes | bytearray | memoryview):
         return {"b64": base64.b64encode(bytes(value)).decode()}
     return value

@@ -32,6 +32,7 @@ import importlib
 import logging
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -199,7 +200,7 @@ class Keyring:
                             org_id=org_id,
                             wrapped=self.master.wrap(secret, _aad(org_id, key_id)),
                             master_key_id=self.master.key_id,
-                            created_at=_now(),
+                            created_at=time.time(),
                         )
                     )
             except IntegrityError:  # another replica made it first: use theirs
@@ -267,12 +268,6 @@ def use_key(key: DataKey | None) -> contextvars.Token[DataKey | None]:
 
 def current_key() -> DataKey | None:
     return _CURRENT.get()
-
-
-def _now() -> float:
-    import time
-
-    return time.time()
 
 
 # -- values ------------------------------------------------------------------------------

@@ -268,11 +268,7 @@ class StreamService:
                     return False
                 await notify(conn, {"k": "stop", "s": stream_id, "o": principal.org_id})
             return True
-        if live.ended or live.task is None or live.stop_requested or live.finishing:
-            return False
-        live.stop_requested = True
-        live.task.cancel()
-        return True
+        return _request_stop(live)
 
     def revoke_session(self, session_id: str) -> int:
         """Stop every stream a revoked sign-in session started, and drop its unused seals.
@@ -281,38 +277,20 @@ class StreamService:
         as ``stopped`` with their partial replies. Returns how many streams were stopped.
         """
         self._workers.revoke_session(session_id)
-        stopped = 0
-        for live in self.registry.running():
-            if live.session_id == session_id and live.task is not None and not live.finishing:
-                live.stop_requested = True
-                live.task.cancel()
-                stopped += 1
-        return stopped
+        return self._stop_where(lambda live: live.session_id == session_id)
 
     def revoke_member(self, org_id: str, user_id: str) -> int:
         """Stop every stream a user removed from an org runs in it (as ``revoke_session``)."""
-        stopped = 0
-        for live in self.registry.running():
-            if (
-                live.org_id == org_id
-                and live.user_id == user_id
-                and live.task is not None
-                and not live.finishing
-            ):
-                live.stop_requested = True
-                live.task.cancel()
-                stopped += 1
-        return stopped
+        return self._stop_where(lambda live: live.org_id == org_id and live.user_id == user_id)
 
     def stop_here(self, message: dict[str, Any]) -> None:
         """A ``stop`` another replica passed on: acted on by the replica running the stream."""
         live = self.registry.get(str(message.get("s")), str(message.get("o")))
-        if live is None or live.ended or live.task is None or live.stop_requested:
-            return
-        if live.finishing:
-            return
-        live.stop_requested = True
-        live.task.cancel()
+        if live is not None:
+            _request_stop(live)
+
+    def _stop_where(self, which: Callable[[LiveStream], bool]) -> int:
+        return sum(_request_stop(live) for live in self.registry.running() if which(live))
 
     async def follow(
         self, principal: Principal, stream_id: str, after: int
@@ -774,6 +752,15 @@ class StreamService:
             keys=self._keys,
         )
         return len(closed)
+
+
+def _request_stop(live: LiveStream) -> bool:
+    """Cancel a running stream's task (it ends ``stopped``); False if it is past stopping."""
+    if live.ended or live.task is None or live.stop_requested or live.finishing:
+        return False
+    live.stop_requested = True
+    live.task.cancel()
+    return True
 
 
 REBUILD_ATTEMPTS = 2
