@@ -18,6 +18,7 @@ import asyncio
 import random
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -111,12 +112,15 @@ async def open_socket(server: LiveServer) -> AsyncIterator[ClientConnection]:
         yield ws
 
 
-_PENDING: dict[int, list[Message]] = {}
+_PENDING: weakref.WeakKeyDictionary[ClientConnection, list[Message]] = weakref.WeakKeyDictionary()
+"""The rest of the last ``events`` batch, per connection. Keyed by the connection itself, not
+its ``id()``: a new connection may reuse a dropped one's address, and must not inherit what
+was left unread on it."""
 
 
 async def receive(ws: ClientConnection) -> Message:
     """The next message; the events of an ``events`` batch come one by one, in order."""
-    pending = _PENDING.setdefault(id(ws), [])
+    pending = _PENDING.setdefault(ws, [])
     if not pending:
         message = decode_server(await asyncio.wait_for(ws.recv(), RECV_TIMEOUT))
         if not isinstance(message, EventBatch):

@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -85,12 +86,14 @@ def open_socket(server: LiveServer) -> ClientConnection:
     )
 
 
-_PENDING: dict[int, list[Message]] = {}
+_PENDING: weakref.WeakKeyDictionary[ClientConnection, list[Message]] = weakref.WeakKeyDictionary()
+"""The rest of the last ``events`` batch, per connection (keyed by the connection, not its
+``id()``, which a later connection may reuse)."""
 
 
 def receive(ws: ClientConnection) -> Message:
     """The next message; the events of an ``events`` batch come one by one, in order."""
-    pending = _PENDING.setdefault(id(ws), [])
+    pending = _PENDING.setdefault(ws, [])
     if not pending:
         message = decode_server(ws.recv(timeout=WAIT))
         if not isinstance(message, EventBatch):
