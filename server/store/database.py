@@ -11,13 +11,15 @@ unique indexes and conditional updates, which both enforce under concurrent writ
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, make_url
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from plancast.server.errors import InvalidRequest
 
@@ -69,9 +71,11 @@ def create_engine(url: str) -> AsyncEngine:
     parsed = parsed.set(drivername=_ASYNC_DRIVERS.get(parsed.drivername, parsed.drivername))
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        engine = create_async_engine(parsed, connect_args={"timeout": 30})
+        engine = _SQLiteEngine(
+            create_async_engine(parsed, connect_args={"timeout": 30}).sync_engine
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
     elif backend == "postgresql":
         engine = create_async_engine(
             parsed,
@@ -111,11 +115,33 @@ def _refuse_nul(
             raise InvalidRequest("text holding a NUL (\\u0000) character cannot be stored")
 
 
-def _sqlite_begin_immediate(connection: Connection) -> None:
-    # A deferred transaction that reads and then writes fails at once with
-    # SQLITE_BUSY when another writer committed in between; taking the write
-    # lock up front makes concurrent writers wait (busy_timeout) instead.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+_WRITES = "plancast_writes"
+"""The execution option ``_SQLiteEngine.begin`` sets on the connections it opens."""
+
+
+class _SQLiteEngine(AsyncEngine):
+    """An engine whose ``begin()`` transactions take SQLite's write lock up front.
+
+    Everything that writes runs in ``engine.begin()``; ``engine.connect()`` only reads (nothing
+    commits it). Only the writers may take the lock: a reader holding it would block every
+    writer for as long as it reads, and all of them for good if its connection were ever left
+    open (cancelled mid-read, say), where a WAL reader blocks no one.
+    """
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        async with self.connect() as conn:
+            await conn.execution_options(**{_WRITES: True})
+            async with conn.begin():
+                yield conn
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # A deferred transaction that reads and then writes fails at once with SQLITE_BUSY when
+    # another writer committed in between; taking the write lock up front makes concurrent
+    # writers wait (busy_timeout) instead. Readers begin deferred and never wait for it.
+    writes = connection.get_execution_options().get(_WRITES, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

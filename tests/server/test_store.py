@@ -158,6 +158,26 @@ async def test_concurrent_commits_on_one_branch_all_succeed_in_order(engine: Asy
     assert {v.description for v in chain[1:]} == {f"writer {n}" for n in range(20)}
 
 
+async def test_a_reader_in_a_transaction_never_holds_up_a_writer(engine: AsyncEngine) -> None:
+    """Only ``begin()`` takes SQLite's write lock up front: a read left open, however long (or
+    leaked), must not make the writers wait out the busy timeout (30 s)."""
+    reader = await engine.connect().start()
+    try:
+        await reader.execute(select(func.count()).select_from(orgs))  # its transaction is open
+        assert reader.in_transaction()
+
+        async def write() -> None:
+            async with engine.begin() as conn:
+                await projects.create_project(conn, LOCAL_ORG_ID, "while someone reads")
+
+        await asyncio.wait_for(write(), timeout=5)
+    finally:
+        await reader.close()
+    async with engine.connect() as conn:
+        found = await projects.list_projects(conn, LOCAL_ORG_ID)
+    assert [p.name for p in found] == ["while someone reads"]
+
+
 async def test_one_running_stream_per_branch_is_enforced_by_the_database(
     engine: AsyncEngine,
 ) -> None:
