@@ -6,8 +6,8 @@ Rules:
    does not speak it refuses the handshake.
 2. Each frame is one JSON object with a ``type``. Messages are frozen dataclasses
    that validate when built, so an invalid message cannot exist on either side.
-3. Client messages: ``start``, ``attach``, ``stop``, ``ping``.
-   Server messages: ``started``, ``error``, ``pong`` and the stream events.
+3. Client messages: ``new_seal``, ``start``, ``attach``, ``stop``, ``ping``.
+   Server messages: ``seal``, ``started``, ``error``, ``pong`` and the stream events.
 4. Stream events (``delta``, ``status``, ``change``, ``end``) carry the stream id
    and a sequence number that starts at 1 and grows by 1 with no gap. A client
    that has seen events up to N attaches with ``after=N`` and gets exactly the
@@ -25,12 +25,15 @@ Rules:
    ``bad_message`` or ``unknown_message``. Neither ends the connection (the
    server's transport drops only frames over four times the limit).
 6. Provider credentials travel only inside ``start``, sealed to the worker process
-   that will run the stream (``_seal.py``); the server cannot read them.
+   that will run the stream (``_seal.py``); the server cannot read them. The seal is
+   asked for on the same connection (``new_seal``, answered by ``seal``), so the
+   ``start`` reaches the server process that holds its worker, whichever replica.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import types
 import typing
@@ -76,6 +79,21 @@ class Message:
 
 
 # -- client messages ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewSeal(Message):
+    """Ask for a seal: a one-time worker key to seal the next ``start``'s credentials to.
+
+    Answered by ``seal`` (or ``error``) with the same ``request_id``, the one the ``start``
+    will carry. The seal lives in the server process this connection reaches.
+    """
+
+    TYPE: ClassVar[str] = "new_seal"
+    request_id: str
+
+    def __post_init__(self) -> None:
+        _check_id("request_id", self.request_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +159,22 @@ class Ping(Message):
 
 
 # -- server messages ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SealOffer(Message):
+    """The answer to ``new_seal``: the worker key to seal the stream's credentials to."""
+
+    TYPE: ClassVar[str] = "seal"
+    request_id: str
+    seal_id: str  # also the id of the stream that a start with this seal makes
+    public_key: str  # the worker's X25519 public key, base64url without padding
+    expires_at: float  # Unix time; a start after it is bad_seal
+    suite: str  # SEAL_SUITE; a client refuses any other
+
+    def __post_init__(self) -> None:
+        _check_id("request_id", self.request_id)
+        _check_id("seal_id", self.seal_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,10 +313,11 @@ class EventBatch(Message):
                 raise ValueError("only the last event in events may be an end")
 
 
-CLIENT_MESSAGES: dict[str, type[Message]] = {m.TYPE: m for m in (StartStream, Attach, Stop, Ping)}
-SERVER_MESSAGES: dict[str, type[Message]] = {
-    m.TYPE: m for m in (Started, Error, Pong, Status, Delta, ChangeEvent, End, Snapshot, EventBatch)
+CLIENT_MESSAGES: dict[str, type[Message]] = {
+    m.TYPE: m for m in (NewSeal, StartStream, Attach, Stop, Ping)
 }
+_SERVER_TYPES = (SealOffer, Started, Error, Pong, Status, Delta, ChangeEvent, End, Snapshot)
+SERVER_MESSAGES: dict[str, type[Message]] = {m.TYPE: m for m in (*_SERVER_TYPES, EventBatch)}
 STREAM_EVENTS: tuple[type[StreamEvent], ...] = (Status, Delta, ChangeEvent, End, Snapshot)
 
 
@@ -570,6 +605,12 @@ def _convert(kind: str, name: str, hint: Any, value: Any) -> Any:
                 f"{kind}.{name} may hold only {', '.join(_BATCHED_TYPES)} events"
             )
         return _build(cls, value, item_kind)  # type: ignore[arg-type]
+    if hint is float:  # JSON writes a whole number without a point: an int is a float here
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise RemoteProtocolError(f"{kind}.{name} must be a number")
+        if not math.isfinite(value):
+            raise RemoteProtocolError(f"{kind}.{name} must be a finite number")
+        return float(value)
     expected = {str: str, int: int, bool: bool}.get(hint)
     if expected is None:  # pragma: no cover - a message declared a type the codec lacks
         raise LocalProtocolError(f"no codec for {hint!r}")

@@ -1,9 +1,11 @@
 """Sealing the provider keys of one stream to the server's worker for it.
 
-The server hands out a seal (``POST /api/v1/seals``): the public key of a
-worker process that will run only this stream, bound to the stream's id and an
-expiry. The keys are encrypted to it here, so the server only ever forwards
-ciphertext (see ``plancast.shared._seal`` and docs/security.md).
+The server hands out a seal (``new_seal`` on the stream WebSocket): the public
+key of a worker process that will run only this stream, bound to the stream's
+id and an expiry. The keys are encrypted to it here, so the server only ever
+forwards ciphertext (see ``plancast.shared._seal`` and docs/security.md). The
+seal is asked for on the connection that then sends the ``start``: its worker
+lives in the server process that connection reaches, one replica of several.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from plancast.client.api.errors import ApiError
-from plancast.client.api.rest import RestClient
+from plancast.client.api.stream import StreamConnection
 from plancast.shared import (
     SEAL_SUITE,
     ErrorCode,
@@ -24,17 +26,18 @@ from plancast.shared import (
 
 
 def sealed_start(
-    api: RestClient, credentials: Sequence[ProviderCredentials], **fields: Any
+    conn: StreamConnection, credentials: Sequence[ProviderCredentials], **fields: Any
 ) -> StartStream:
     """A ``start`` message for ``fields``, with ``credentials`` sealed to a fresh worker.
 
-    A seal is used once: a start that is retried must call this again.
+    Send it on ``conn``, the connection the seal was asked on. A seal is used once: a start
+    that is retried must call this again.
 
     Raises:
         ApiError: the server gave no usable seal.
     """
-    seal = api.post("/seals")
-    if not isinstance(seal, dict) or seal.get("suite") != SEAL_SUITE:
+    seal = conn.new_seal(str(fields["request_id"]))
+    if seal.suite != SEAL_SUITE:
         raise ApiError(
             ErrorCode.BAD_SEAL,
             "the server offers a key-sealing scheme this client does not know; "
@@ -43,10 +46,10 @@ def sealed_start(
     try:
         sealed = seal_credentials(
             credentials,
-            public_key=str(seal["public_key"]),
-            seal_id=str(seal["seal_id"]),
-            expires_at=float(seal["expires_at"]),
+            public_key=seal.public_key,
+            seal_id=seal.seal_id,
+            expires_at=seal.expires_at,
         )
-    except (KeyError, TypeError, ValueError, SealError):
+    except (ValueError, SealError):
         raise ApiError(ErrorCode.BAD_SEAL, "the server sent an unusable seal") from None
-    return StartStream(seal_id=str(seal["seal_id"]), sealed=sealed, **fields)
+    return StartStream(seal_id=seal.seal_id, sealed=sealed, **fields)

@@ -17,7 +17,9 @@ from plancast.shared import (
     ErrorCode,
     EventBatch,
     Message,
+    NewSeal,
     Pong,
+    SealOffer,
     Started,
     StartStream,
     Stop,
@@ -99,6 +101,20 @@ class StreamConnection:
         except OSError:
             raise ConnectionLost("the connection to the server dropped") from None
         return decode_server(frame)
+
+    def new_seal(self, request_id: str) -> SealOffer:
+        """Ask for a seal on this connection: the start that uses it must be sent on it too.
+
+        Raises:
+            ApiError: the server refused (shutting down, too many unused seals …).
+        """
+        self.send(NewSeal(request_id=request_id))
+        while True:
+            message = self.receive()
+            if isinstance(message, SealOffer) and message.request_id == request_id:
+                return message
+            if isinstance(message, Error):
+                raise ApiError(ErrorCode(message.code), message.message)
 
     def start(self, request: StartStream) -> Started:
         """Send ``start`` and wait for ``started``.

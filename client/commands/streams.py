@@ -162,9 +162,8 @@ def _start(
 
     for delay in (*RECONNECT_DELAYS_S[:3], None):
         try:
-            request = sealed_start(session.api, credentials, **fields)
             with StreamConnection(session.config) as conn:
-                return conn.start(request)
+                return conn.start(sealed_start(conn, credentials, **fields))
         except ConnectionLost:
             if delay is None:
                 raise

@@ -64,7 +64,7 @@ from plancast.server.streams.roles import (
     clean_name,
     clean_summary,
 )
-from plancast.server.workers.pool import Worker, WorkerPool
+from plancast.server.workers.pool import Seal, Worker, WorkerPool
 from plancast.shared import (
     BlockOpened,
     ChangeEvent,
@@ -149,6 +149,15 @@ class StreamService:
                 logger.exception("renewing stream leases failed; will retry")
 
     # -- commands -------------------------------------------------------------------------
+
+    async def new_seal(self, principal: Principal) -> Seal:
+        """A one-time worker key that ``principal``'s next start seals its provider keys to.
+
+        Raises:
+            Busy: the user holds too many unused seals, or no worker may be added.
+        """
+        authorize(principal, Action.WRITE)
+        return await self._workers.reserve(principal)
 
     async def start(self, principal: Principal, request: StartStream) -> StartedStream:
         """Record and launch a stream.

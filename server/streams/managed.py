@@ -2,8 +2,9 @@
 
 Rules:
 
-1. Once ``drain`` begins (the server is shutting down), ``start`` is refused as ``busy``,
-   with a message saying so, before any work: no seal is claimed, nothing is recorded.
+1. Once ``drain`` begins (the server is shutting down), ``new_seal`` and ``start`` are
+   refused as ``busy``, with a message saying so, before any work: no seal is made or
+   claimed, nothing is recorded.
 2. ``drain(grace_s)`` lets the running streams go on for up to ``grace_s``, waiting also for
    a start that had passed the check in Rule 1 before it began. Those still running then are
    cancelled by ``shutdown`` and end as ``interrupted``, their partial replies kept.
@@ -30,6 +31,7 @@ from plancast.server.domain.principal import Principal
 from plancast.server.errors import Busy
 from plancast.server.streams.engine import StartedStream, StreamService
 from plancast.server.streams.live import LiveStream
+from plancast.server.workers.pool import Seal
 from plancast.shared import End, ModelSpec, StartStream
 
 logger = logging.getLogger("plancast.server.streams")
@@ -61,6 +63,16 @@ class ManagedStreamService(StreamService):
         self._hurried = False
         self.outcome_listeners: list[Callable[[StreamOutcome], None]] = []
         self._watched: dict[str, LiveStream] = {}
+
+    async def new_seal(self, principal: Principal) -> Seal:
+        """``StreamService.new_seal``, refused while the server shuts down (Rule 1).
+
+        Raises:
+            Busy: the server is shutting down; or as ``StreamService.new_seal``.
+        """
+        if self.closing:  # a seal is good only for a start, which would be refused
+            raise Busy(SHUTTING_DOWN, stream_id=None)
+        return await super().new_seal(principal)
 
     async def start(self, principal: Principal, request: StartStream) -> StartedStream:
         """``StreamService.start``, refused while the server shuts down (Rule 1).

@@ -28,16 +28,19 @@ from plancast.server.streams.engine import StreamService
 from plancast.server.web.auth import authenticate
 from plancast.shared import (
     MAX_MESSAGE_BYTES,
+    SEAL_SUITE,
     SUBPROTOCOL,
     Attach,
     Error,
     ErrorCode,
     LocalProtocolError,
     Message,
+    NewSeal,
     Ping,
     PlancastError,
     Pong,
     RemoteProtocolError,
+    SealOffer,
     Started,
     StartStream,
     Stop,
@@ -173,7 +176,19 @@ class _Connection:
         try:
             message = decode_client(data)
             stream_id = getattr(message, "stream_id", None)
-            if isinstance(message, StartStream):
+            if isinstance(message, NewSeal):
+                request_id = message.request_id
+                seal = await self.service.new_seal(self.principal)
+                await self._reply(
+                    SealOffer(
+                        request_id=message.request_id,
+                        seal_id=seal.seal_id,
+                        public_key=seal.public_key,
+                        expires_at=seal.expires_at,
+                        suite=SEAL_SUITE,
+                    )
+                )
+            elif isinstance(message, StartStream):
                 request_id = message.request_id
                 started = await self.service.start(self.principal, message)
                 await self._reply(

@@ -1,4 +1,8 @@
-"""A loopback TCP proxy that a test can cut, to drop client connections on purpose."""
+"""A loopback TCP proxy that a test can cut, to drop client connections on purpose.
+
+Given several ports, it is also a load balancer without affinity: each new connection goes to
+the next of them in turn, as round-robin balancing in front of server replicas would.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,14 @@ from collections.abc import Iterator
 
 
 class CuttableProxy:
-    def __init__(self, target_port: int) -> None:
-        self._target = ("127.0.0.1", target_port)
+    def __init__(self, *target_ports: int) -> None:
+        self._targets = [("127.0.0.1", port) for port in target_ports]
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
         self.connections = 0
+        self.routed: list[int] = []  # the target port of each connection, in order
         self._closed = False
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -25,14 +30,16 @@ class CuttableProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            target = self._targets[self.connections % len(self._targets)]
             try:
-                upstream = socket.create_connection(self._target)
+                upstream = socket.create_connection(target)
             except OSError:
                 client.close()
                 continue
             with self._lock:
                 self._sockets |= {client, upstream}
                 self.connections += 1
+                self.routed.append(target[1])
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
@@ -60,8 +67,8 @@ class CuttableProxy:
 
 
 @contextlib.contextmanager
-def cuttable_proxy(target_port: int) -> Iterator[CuttableProxy]:
-    proxy = CuttableProxy(target_port)
+def cuttable_proxy(*target_ports: int) -> Iterator[CuttableProxy]:
+    proxy = CuttableProxy(*target_ports)
     try:
         yield proxy
     finally:

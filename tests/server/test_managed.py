@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from plancast.server.streams.managed import SHUTTING_DOWN, StreamOutcome
-from plancast.shared import Delta
+from plancast.shared import Delta, NewSeal
 from tests.emulator.script import Reply
 from tests.emulator.server import Emulator
 from tests.server.helpers import (
@@ -63,6 +63,11 @@ def test_no_seal_is_given_while_shutting_down(server: Server) -> None:
     assert response.status_code == 409
     assert response.json()["error"] == {"code": "busy", "message": SHUTTING_DOWN}
     assert server.app.state.workers._reserved == {}  # no worker was set aside for it
+    with server.connect() as ws:  # nor on the stream socket
+        send(ws, NewSeal(request_id="late"))
+        error = expect_error(ws)
+    assert (error.code, error.request_id, error.message) == ("busy", "late", SHUTTING_DOWN)
+    assert server.app.state.workers._reserved == {}
 
 
 def test_drain_lets_a_stream_finish_within_the_grace_period(

@@ -7,6 +7,7 @@ runs in-process.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from itertools import accumulate
 from pathlib import Path
@@ -22,14 +23,17 @@ from plancast.server.errors import NotFound
 from plancast.server.llm import prompts
 from plancast.shared import (
     MAX_MESSAGE_BYTES,
+    SEAL_SUITE,
     SUBPROTOCOL,
     Attach,
     ChangeEvent,
     Delta,
     End,
+    NewSeal,
     Ping,
     Pong,
     ProviderCredentials,
+    SealOffer,
     Started,
     StartStream,
     Status,
@@ -333,6 +337,44 @@ def test_a_stream_numbers_its_events_and_ends_once(
         ("user", "Plan it, please.", "complete"),
         ("assistant", TEXT, "complete"),
     ]
+
+
+def test_a_seal_asked_for_on_the_socket_starts_the_stream_on_it(
+    server: Server, plan_id: str, emulator: Emulator
+) -> None:
+    """``new_seal``, then ``start`` on the same connection: the flow the client uses, which
+    needs no second request that a load balancer could send to another replica."""
+    emulator.push(Reply(text=TEXT, chunk_chars=5))
+    start = start_message(plan_id, openai_creds(emulator), prompt="Sealed on the socket.")
+    with server.connect() as ws:
+        send(ws, NewSeal(request_id=start.request_id))
+        offer = recv(ws)
+        assert isinstance(offer, SealOffer), offer
+        assert (offer.request_id, offer.suite) == (start.request_id, SEAL_SUITE)
+        assert offer.seal_id.startswith("st_")
+        assert 0 < offer.expires_at - time.time() <= 60
+        seal = {"seal_id": offer.seal_id, "public_key": offer.public_key}
+        started = start_stream(ws, server.seal(start, seal | {"expires_at": offer.expires_at}))
+        assert started.stream_id == offer.seal_id  # the seal's id is the stream's
+        end = check_sequence(collect(ws, started.stream_id))
+        assert end.status == "finished"
+        # A seal serves one start: the same seal again is refused, and a new one works.
+        again = start.with_fields(request_id="another-request")
+        send(ws, server.seal(again, seal | {"expires_at": offer.expires_at}))
+        assert expect_error(ws).code == "bad_seal"
+        send(ws, NewSeal(request_id="one-more"))
+        second = recv(ws)
+        assert isinstance(second, SealOffer) and second.seal_id != offer.seal_id
+    assert emulator.last_request.messages[-1]["content"] == "Sealed on the socket."
+
+
+def test_a_seal_offer_needs_a_valid_request_id(server: Server) -> None:
+    with server.connect() as ws:
+        ws.send_text(json.dumps({"type": "new_seal", "request_id": "not an id!"}))
+        error = expect_error(ws)
+        assert error.code == "bad_message" and "request_id" in error.message
+        ping_pong(ws)  # the connection carries on
+    assert server.app.state.workers._reserved == {}  # no worker was set aside for it
 
 
 def test_file_blocks_become_change_events_and_pending_changes(

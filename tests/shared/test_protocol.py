@@ -15,6 +15,7 @@ from plancast.shared import (
     MAX_MESSAGE_BYTES,
     MAX_SEALED_CHARS,
     PROTOCOL_VERSION,
+    SEAL_SUITE,
     SERVER_MESSAGES,
     STREAM_EVENTS,
     SUBPROTOCOL,
@@ -27,10 +28,12 @@ from plancast.shared import (
     EventBatch,
     LocalProtocolError,
     Message,
+    NewSeal,
     Ping,
     Pong,
     ProviderCredentials,
     RemoteProtocolError,
+    SealOffer,
     Snapshot,
     Started,
     StartStream,
@@ -72,6 +75,7 @@ CLIENT_SAMPLES: list[Message] = [
     Stop("stream-1"),
     Ping("n-1"),
     Ping(),
+    NewSeal("req-1"),
 ]
 SERVER_SAMPLES: list[Message] = [
     Started(request_id="req-1", stream_id="s1", plan_id="plan_42", branch="main"),
@@ -87,7 +91,36 @@ SERVER_SAMPLES: list[Message] = [
     End("s1", 5),
     Snapshot("s1", 9, status="stopped", reply="the saved reply", reason="events are gone"),
     EventBatch("s1", (Delta("s1", 6, text="a"), End("s1", 7))),
+    SealOffer(
+        request_id="req-1",
+        seal_id="st_n4crwrdtayqrp13w",
+        public_key="mG9AfVq2ZbZ6kD3Wm4Qe1uXo8Lr5Ts7Yc0Hn2Jp4Kw8",
+        expires_at=1790000000.125,
+        suite=SEAL_SUITE,
+    ),
 ]
+
+
+@pytest.mark.parametrize(
+    ("value", "read"), [(1790000000, 1790000000.0), (1790000000.125, 1790000000.125), (0, 0.0)]
+)
+def test_a_number_field_takes_json_integers_and_fractions(value: object, read: float) -> None:
+    data = to_dict(SERVER_SAMPLES[-1]) | {"expires_at": value}
+    offer = decode_server(json.dumps(data))
+    assert isinstance(offer, SealOffer)
+    assert offer.expires_at == read and type(offer.expires_at) is float
+
+
+@pytest.mark.parametrize("value", ["1790000000", True, None, [1], "NaN"])
+def test_a_number_field_refuses_anything_else(value: object) -> None:
+    data = to_dict(SERVER_SAMPLES[-1]) | {"expires_at": value}
+    frame = json.dumps(data)
+    if value == "NaN":  # JSON has no NaN, but Python's decoder reads the bare word
+        frame = frame.replace('"NaN"', "NaN")
+    with pytest.raises(RemoteProtocolError) as info:
+        decode_server(frame)
+    assert info.value.code is ErrorCode.BAD_MESSAGE
+    assert "seal.expires_at must be" in info.value.message
 
 
 def test_protocol_constants() -> None:

@@ -10,9 +10,7 @@ from starlette.routing import Route
 
 from plancast.server.domain import plans, projects
 from plancast.server.domain.principal import Action
-from plancast.server.errors import Busy
 from plancast.server.streams import records
-from plancast.server.streams.managed import SHUTTING_DOWN
 from plancast.server.web.rest.inputs import branch_of, principal_for
 from plancast.shared import SEAL_SUITE
 
@@ -47,12 +45,12 @@ async def get_stream(request: Request) -> JSONResponse:
 async def create_seal(request: Request) -> JSONResponse:
     """A one-time worker key for the next stream: the client seals its provider keys to it.
 
-    Not idempotent on purpose: a seal is used once, so a retry must get a new one.
+    Not idempotent on purpose: a seal is used once, so a retry must get a new one. The seal
+    lives in this server process: with replicas, a client asks on the WebSocket that will
+    carry the start instead (``new_seal``).
     """
     p = await principal_for(request, Action.WRITE)
-    if request.app.state.streams.closing:  # a seal is only good for a start, refused now
-        raise Busy(SHUTTING_DOWN, stream_id=None)
-    seal = await request.app.state.workers.reserve(p)
+    seal = await request.app.state.streams.new_seal(p)
     return JSONResponse(
         {
             "seal_id": seal.seal_id,
