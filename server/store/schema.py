@@ -277,7 +277,8 @@ idempotency_keys = Table(
     Column("method", String(10), nullable=False),
     Column("path", Text, nullable=False),
     Column("status", Integer, nullable=True),  # NULL while the first request runs
-    Column("body", Text, nullable=True),
+    # The stored response: it can quote plan content (a rewind's version descriptions).
+    Column("body", Encrypted("idempotency_keys.body"), nullable=True),
     _created(),
     PrimaryKeyConstraint("org_id", "key"),
 )

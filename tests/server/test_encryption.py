@@ -35,7 +35,14 @@ from plancast.server.store.schema import data_keys, messages, orgs
 from tests import pg
 from tests.emulator.script import Reply
 from tests.emulator.server import Emulator
-from tests.server.helpers import Server, check_sequence, openai_creds, query, start_message
+from tests.server.helpers import (
+    Server,
+    check_sequence,
+    openai_creds,
+    query,
+    start_message,
+    text_cells,
+)
 
 MARKER = "zq-secret-content-" + uuid.uuid4().hex
 
@@ -66,6 +73,32 @@ def test_content_is_ciphertext_in_the_database_and_plain_through_the_api(
         assert all(v.startswith("pce1:") for v in values), table
         assert not any(MARKER in v for v in values), table
     assert server.app.state.streams  # the stream's server is the one read above
+
+
+def test_no_table_holds_clear_content_after_idempotent_requests(
+    server: Server, emulator: Emulator
+) -> None:
+    """A retried request gets the stored response, so that response is stored: it can quote
+    plan content (a rewind lists the versions it passed, a prompt's description its text)."""
+    plan_id = server.new_plan()
+    again = {"Idempotency-Key": "key-" + uuid.uuid4().hex}
+    context = {"items": [{"kind": "file", "name": "a.py", "content": f"# {MARKER}\n"}]}
+    loaded = server.post(f"/api/v1/plans/{plan_id}/context", context, headers=again)
+    assert loaded.status_code == 200, loaded.text
+    emulator.push(Reply(text=f"reply {MARKER}\n", chunk_chars=5))
+    events = server.run_stream(start_message(plan_id, openai_creds(emulator), prompt=MARKER))
+    assert check_sequence(events).status == "finished"
+    once = {"Idempotency-Key": "key-" + uuid.uuid4().hex}
+    body = {"version": 3}  # the prompt's version: its description quotes the prompt
+    moved = server.post(f"/api/v1/plans/{plan_id}/rewind", body, headers=once)
+    assert moved.status_code == 200 and MARKER in moved.text
+    retried = server.post(f"/api/v1/plans/{plan_id}/rewind", body, headers=once)
+    assert retried.json() == moved.json()  # the stored response, read back through its key
+    stored = query(server.data_dir, "SELECT body FROM idempotency_keys")
+    assert len(stored) == 2 and all(value.startswith("pce1:") for (value,) in stored)
+    clear = {table for table, values in text_cells(server.data_dir).items() for v in values
+             if MARKER in v}  # fmt: skip
+    assert clear == set()
 
 
 @pytest.mark.sqlite_only
