@@ -151,10 +151,11 @@ BUILTIN_PACKS: dict[str, ModelPack] = {
         ),
         _pack(
             "azure",
-            "Azure OpenAI: deployments named gpt-5.5 and gpt-5-mini",
+            "Azure OpenAI: deployments named gpt-5.5 and gpt-5-mini; one named gpt-4.1 takes "
+            "input too big for the others",
             ("azure/gpt-5.5", 350_000),
             ("azure/gpt-5-mini", 350_000),
-            None,
+            ("azure/gpt-4.1", 950_000),
         ),
         _pack(
             "ollama",
