@@ -85,6 +85,15 @@ SETTINGS: tuple[Setting, ...] = (
         "header are allowed).",
     ),
     Setting(
+        "forwarded_allow_ips",
+        str,
+        "127.0.0.1",
+        "Addresses of the proxies whose forwarding headers are believed, comma separated, or * "
+        "for any: the client's address (for the sign-in limit per address) and https (for "
+        "secure cookies) then come from those headers. Set it to the addresses of the load "
+        "balancer or Ingress controller in front.",
+    ),
+    Setting(
         "tls_certfile",
         Path,
         None,
@@ -302,6 +311,7 @@ class Settings:
     log_level: str = "info"
     log_format: str = "text"
     allowed_origins: tuple[str, ...] = ()
+    forwarded_allow_ips: str = "127.0.0.1"
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
     event_flush_ms: int = 50

@@ -67,13 +67,26 @@ def serve(app: Starlette, settings: Settings) -> None:
         sys.exit(f"plancast-server: {exc}")
     warn_if_exposed(settings)
     _exit_quietly_on(signal.SIGTERM, signal.SIGINT)
-    config = uvicorn.Config(
+    server = _Server(uvicorn_config(app, settings, context), app)
+    server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
+
+
+def uvicorn_config(
+    app: Starlette, settings: Settings, context: ssl.SSLContext | None = None
+) -> uvicorn.Config:
+    """How uvicorn serves the app: the settings' address, TLS context and trusted proxies."""
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         # uvicorn's own context would allow TLS 1.2 and let OpenSSL prompt on the terminal
         # for an encrypted key's passphrase: hand it ours, already loaded.
         ssl_context_factory=None if context is None else _given(context),
+        # Given always, so uvicorn's own FORWARDED_ALLOW_IPS variable cannot widen it.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         log_config=None,
         access_log=False,
         ws="websockets-sansio",
@@ -85,10 +98,6 @@ def serve(app: Starlette, settings: Settings) -> None:
         http="httptools",
         timeout_graceful_shutdown=10,
     )
-    server = _Server(config, app)
-    server.run()
-    if not server.started:
-        sys.exit(STARTUP_FAILURE)
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext | None:

@@ -33,6 +33,7 @@ SAMPLES: dict[str, tuple[str, Any, Any, Any]] = {
         ("https://a.example", "https://b.example"),
         ("https://c.example",),
     ),
+    "forwarded_allow_ips": ("10.0.0.1", "*", "10.0.0.1", "*"),
     "event_flush_ms": ("75", 80, 75, 80),
     "event_flush_size": ("300", 400, 300, 400),
     "provider_timeout_s": ("2.5", 3.5, 2.5, 3.5),
