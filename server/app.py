@@ -149,6 +149,11 @@ def create_app(settings: Settings) -> Starlette:
         )
         connections = Connections()
         app.state.connections = connections
+        sweeping = (
+            asyncio.create_task(connections.sweep_every(engine), name="plancast-session-sweep")
+            if settings.mode == "team"
+            else None
+        )
 
         def end_sessions_here(session_ids: list[str]) -> None:
             for session_id in session_ids:
@@ -220,6 +225,9 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield
         finally:
+            if sweeping is not None:
+                sweeping.cancel()
+                await asyncio.gather(sweeping, return_exceptions=True)
             await retention.close()
             await service.drain(settings.shutdown_grace_s)
             await workers.shutdown()

@@ -59,9 +59,10 @@ def summary(session: Session, args: argparse.Namespace) -> int:
         )
         return 0
     if at is None:
+        # Not "within the budget": a summary that failed leaves a long conversation without one.
         out.line(
-            f"no summary yet: the conversation ({len(messages)} messages) is within the plan's "
-            "summary budget (`plancast models` shows it)"
+            f"no summary yet: the conversation ({len(messages)} messages) is summarized once "
+            "it passes the plan's summary budget (`plancast models` shows it)"
         )
         return 0
     out.line(

@@ -97,6 +97,25 @@ async def resolve(conn: AsyncConnection, token: str, idle_s: float) -> Session |
     return session
 
 
+async def keep_open(conn: AsyncConnection, session_ids: set[str]) -> set[str]:
+    """Of the sessions that hold open connections, those that have ended (expired or gone).
+
+    An open connection is use: the others count as seen now, so idle expiry never closes a
+    connection someone is watching through, while the absolute one still does.
+    """
+    at = now()
+    rows = await conn.execute(
+        select(sessions.c.id, sessions.c.expires_at).where(sessions.c.id.in_(session_ids))
+    )
+    live = {r.id for r in rows if at < r.expires_at}
+    ended = session_ids - live
+    if ended:
+        await conn.execute(delete(sessions).where(sessions.c.id.in_(ended)))
+    if live:
+        await conn.execute(update(sessions).where(sessions.c.id.in_(live)).values(last_seen_at=at))
+    return ended
+
+
 async def list_for_user(conn: AsyncConnection, user_id: str) -> list[Session]:
     rows = await conn.execute(
         select(sessions).where(sessions.c.user_id == user_id).order_by(sessions.c.created_at)

@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
 from plancast.shared import SUBPROTOCOL, Attach, Stop
@@ -210,6 +211,37 @@ def test_removal_closes_the_members_websocket_and_denies_at_once(
         assert closed.value.code == 4403
     response = call(team, "GET", "/api/v1/projects", bob)
     assert (response.status_code, error_code(response)) == (403, "forbidden")
+
+
+def test_an_open_connection_ends_when_its_session_expires_and_keeps_a_live_one_in_use(
+    team: Server, mailbox: Mailbox
+) -> None:
+    ann = sign_up(team, mailbox, "ann@example.org")
+    bob = sign_up(
+        team, mailbox, "bob@example.org", invite=invite(team, mailbox, ann, "bob@example.org")
+    )
+
+    def socket(token: str) -> WebSocketTestSession:
+        return team.client.websocket_connect(
+            STREAMS_URL, subprotocols=[SUBPROTOCOL], headers=bearer(token)
+        )
+
+    with socket(bob) as ws, socket(ann):
+        query(team.data_dir, "UPDATE sessions SET last_seen_at = 0")  # idle for long: in use
+        query(
+            team.data_dir,
+            "UPDATE sessions SET expires_at = 1 WHERE user_id = "
+            "(SELECT id FROM users WHERE email = 'bob@example.org')",
+        )
+        portal = team.client.portal
+        assert portal is not None
+        assert portal.call(team.app.state.connections.sweep, team.app.state.db) == 1
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+        assert (closed.value.code, closed.value.reason) == (4401, "session expired")
+    assert call(team, "GET", "/api/v1/account", bob).status_code == 401
+    # Ann's connection counted as use: her session is alive, though unused for 50 years.
+    assert call(team, "GET", "/api/v1/account", ann).status_code == 200
 
 
 # What each role of an org may do in it (owner, admin, member), beyond reading and writing
