@@ -23,6 +23,8 @@ logger = logging.getLogger("plancast.server.web")
 
 CLOSE_SIGNED_OUT = 4401
 CLOSE_REMOVED = 4403
+SWEEP_S = 60.0
+"""How often the open connections' sessions are checked for expiry (``sweep``)."""
 
 
 class Watched(Protocol):
@@ -65,7 +67,7 @@ class Connections:
             ended = await sessions.keep_open(conn, open_ids)
         return self.sessions_ended(ended, "session expired") if ended else 0
 
-    async def sweep_every(self, engine: AsyncEngine, every_s: float = 60.0) -> None:
+    async def sweep_every(self, engine: AsyncEngine, every_s: float = SWEEP_S) -> None:
         """``sweep`` forever (the app runs it as a task in team mode and cancels it at exit)."""
         while True:
             await asyncio.sleep(every_s)
