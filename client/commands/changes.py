@@ -24,6 +24,11 @@ Rules:
 5. A move shows as git shows a rename: its source and destination are one entry, in ``diff``
    (plain or ``--git``), in what ``apply`` prints and in the commit. In a review, a deletion
    and the files a move ties together are one question each (``apply.review``, rule 2).
+6. ``diff`` and ``apply`` (before it writes) say which changes the server could not build, one
+   line a file on stderr (``not built: PATH — REASON``), so never in a patch on stdout. They
+   are those of the replies under review: the failed changes of the streams that proposed the
+   pending ones, and of the latest reply that proposed changes on the branch (even once its
+   other changes are applied). A failed change is never pending, so it is never written.
 
 Only ``argparse`` is imported at module level: every command module is imported for
 ``plancast --help``, which must start fast. Each command imports what it uses.
@@ -39,7 +44,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from plancast.client.apply.changeset import FileResult
+    from plancast.client.apply.changeset import FileResult, PendingChange
     from plancast.client.apply.gitcommit import FileChange
     from plancast.client.apply.gitdiff import GitFile
     from plancast.client.apply.review import Answer, FileReview, HunkStep
@@ -105,6 +110,8 @@ class _Pending:
         raw = session.api.get(f"/plans/{session.plan_id}/changes")["changes"]
         chosen = _project_paths(session, paths) if paths else None
         self.changes = [PendingChange.from_dict(c) for c in raw]
+        self.chosen = chosen
+        self.streams = {c.stream_id for c in self.changes if c.stream_id}  # before ``paths``
         if chosen is not None:
             self.changes = [c for c in self.changes if chosen & set(c.op.paths)]
         self.stream_of = {c.id: c.stream_id for c in self.changes}
@@ -147,6 +154,63 @@ class _Pending:
                 paired[result.path] = source
         sources = {s.path for s in paired.values()}
         return [_Entry(r, paired.get(r.path)) for r in results if r.path not in sources]
+
+
+class NotBuilt(NamedTuple):
+    """A file the server could not build: never pending, so never written (rule 6)."""
+
+    path: str
+    reason: str
+
+
+def not_built(
+    failed: Sequence[PendingChange], streams: set[str], chosen: set[str] | None = None
+) -> list[NotBuilt]:
+    """The failed builds of ``failed`` that came from ``streams``, one per file, in plan order.
+
+    A build's changes all fail together; the last of them carries the build's ``reason`` and
+    ``path`` (where the file ends up), the others name it in ``result_in``. Only the builds
+    that touch one of ``chosen`` are kept, when it is given.
+    """
+    by_id = {c.id: c for c in failed}
+    groups: dict[str, list[PendingChange]] = {}
+    for change in failed:
+        if change.status != "failed" or change.stream_id not in streams:
+            continue
+        last = (change.build or {}).get("result_in") or change.id
+        groups.setdefault(str(last), []).append(change)
+    found = []
+    for last_id, members in groups.items():
+        if chosen is not None and not any(chosen & set(c.op.paths) for c in members):
+            continue
+        last = by_id.get(last_id, members[-1])
+        build = last.build or {}
+        path = build.get("path") or last.path
+        reason = build.get("reason") or "the server could not build it"
+        found.append(NotBuilt(str(path), " ".join(str(reason).split())))
+    return found
+
+
+def _tell_not_built(session: Session, pending: _Pending) -> None:
+    """Say on stderr which changes of the replies under review did not build (rule 6).
+
+    The replies under review are the streams of the pending changes, and the latest stream
+    that proposed changes on the branch: what the user just told, even when none of its
+    changes is pending (all failed, or the others applied or rejected). The failures of an
+    older reply none of whose changes are pending any more are not repeated.
+    """
+    from plancast.client.apply.changeset import PendingChange
+
+    url = f"/plans/{session.plan_id}/changes"
+    raw = session.api.get(url, status="failed")["changes"]
+    failed = [PendingChange.from_dict(c) for c in raw if c.get("status") == "failed"]
+    if not failed:
+        return
+    every = session.api.get(url, status="all")["changes"]  # only when something failed
+    latest = next((c["stream_id"] for c in reversed(every) if c.get("stream_id")), None)
+    streams = pending.streams | ({latest} if latest else set())
+    for item in not_built(failed, streams, pending.chosen):
+        session.output.note(f"not built: {item.path} — {item.reason}", "yellow")
 
 
 class _Entry(NamedTuple):
@@ -220,6 +284,7 @@ def diff(session: Session, args: argparse.Namespace) -> int:
             session.output.note("no pending changes")
         else:
             session.output.line("no pending changes")
+        _tell_not_built(session, pending)
         return 0
     shown = session.output
     if args.color != "auto":
@@ -236,6 +301,7 @@ def diff(session: Session, args: argparse.Namespace) -> int:
             from plancast.shared import unified_diff
 
             write_diff(shown, unified_diff(result.path, result.old, result.new))
+    _tell_not_built(session, pending)
     return 0 if all(r.ok for r in results) else 1
 
 
@@ -276,6 +342,7 @@ def apply(session: Session, args: argparse.Namespace) -> int:
 
         git = gitcommit.check(session.binding.root)  # before anything is written (rule 4)
     pending = _Pending(session, [])
+    _tell_not_built(session, pending)  # rule 6: before anything is written
     if getattr(args, "review", False):
         code, written = _review(session, pending, getattr(args, "ask_key", None))
     else:
