@@ -21,69 +21,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import functools
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from plancast.server.domain import context as context_domain
-from plancast.server.domain import convo, model_settings, plan_names, plans, versions
-from plancast.server.domain.convo import Message
-from plancast.server.domain.ids import new_id, now
+from plancast.server.domain import convo, model_settings, plans, versions
+from plancast.server.domain.ids import now
 from plancast.server.domain.principal import Action, Principal, authorize
 from plancast.server.errors import Busy, InvalidRequest
-from plancast.server.llm import calls, prompts
-from plancast.server.llm.errors import ProviderError
-from plancast.server.llm.types import ChatMessage, ChatRequest, TextDelta
+from plancast.server.llm import calls
 from plancast.server.store.crypto import Keyring
-from plancast.server.store.database import storable
-from plancast.server.store.schema import usage as usage_table
 from plancast.server.streams import records
-from plancast.server.streams.builds import (
-    BuiltChange,
-    RebuildRequest,
-    ReplyBuild,
-    context_files,
-    rebuild_messages,
-)
 from plancast.server.streams.cluster import POLL_S, Cluster, notify, notify_events
-from plancast.server.streams.deadlines import DEFAULT_LIMITS, StreamLimits, within_limits
+from plancast.server.streams.deadlines import DEFAULT_LIMITS, StreamLimits
 from plancast.server.streams.eventlog import EventLog, read_events
 from plancast.server.streams.live import LiveStream
-from plancast.server.streams.outcome import append_messages, record_reply
+from plancast.server.streams.outcome import append_messages
 from plancast.server.streams.recovery import recover_orphans
 from plancast.server.streams.registry import StreamRegistry
-from plancast.server.streams.roles import (
-    RoleCalls,
-    clean_commit_message,
-    clean_name,
-    clean_summary,
-)
+from plancast.server.streams.run import StreamRun
 from plancast.server.workers.pool import Seal, Worker, WorkerPool
 from plancast.shared import (
-    BlockOpened,
-    ChangeEvent,
-    Delta,
     End,
-    ErrorCode,
-    FileOp,
     ModelSpec,
-    OpParsed,
-    ParseProblem,
     PlancastError,
     PlanModels,
-    ReplyEvent,
-    ReplyParser,
     Snapshot,
     StartStream,
-    Status,
     StreamEvent,
-    estimate_tokens,
 )
 
 logger = logging.getLogger("plancast.server.streams")
@@ -429,14 +397,20 @@ class StreamService:
         fallback: ModelSpec | None,
         worker: Worker,
     ) -> None:
-        run = _Run(live, mode, models, RoleCalls(worker, models, self._limits))
+        """The stream's task: its ``StreamRun``, the worker's end, then ``finish`` (rule 3)."""
+        run = StreamRun(
+            self._db,
+            self._eventlog,
+            live,
+            mode=mode,
+            models=models,
+            worker=worker,
+            limits=self._limits,
+            on_call_failed=self._call_failed,
+        )
         status, error = "finished", None
         try:
-            await self._plan(run, fallback, worker)
-            if mode != "continue":
-                await self._name(run)
-            if run.ops and mode != "chat":
-                await self._commit_message(run)
+            await run.work(fallback)
         except asyncio.CancelledError:
             status = "interrupted" if live.shutting_down else "stopped"
         except PlancastError as exc:
@@ -454,299 +428,14 @@ class StreamService:
             else:
                 worker.kill()
                 await worker.wait_exited()
-        await self._finish(run, status, error)
-
-    def _publish(self, live: LiveStream, kind: type[StreamEvent], **fields: object) -> None:
-        self._eventlog.append(live.emit(kind, **fields))
-
-    async def _plan(self, run: _Run, fallback: ModelSpec | None, worker: Worker) -> None:
-        """The planner's reply: summarize first if due, then stream it, continuing if asked."""
-        live, publish = run.live, functools.partial(self._publish, run.live)
-        planner = run.models.roles["planner"]
-        publish(Status, stage="planning", detail=str(planner.model))
-        async with self._db.connect() as conn:
-            context = await context_domain.list_items(
-                conn, live.org_id, live.plan_id, live.branch, with_content=True
-            )
-            history = await convo.list_messages(conn, live.org_id, live.plan_id, live.branch)
-        run.build = ReplyBuild(context_files(context))
-        prompts_sent = [m.content for m in history if m.role == "user"]
-        run.first_prompt, run.last_prompt = (
-            (prompts_sent[0], prompts_sent[-1]) if prompts_sent else ("", "")
-        )
-        history = await self._summarize(run, history)
-        system = prompts.system_prompt(run.mode, context)
-        base = prompts.conversation(history, None)
-        parser = ReplyParser()
-        parts = 1 + (run.models.auto_continue if run.mode != "chat" else 0)
-        for part in range(parts):
-            messages = base
-            if run.reply:
-                messages = (
-                    *base,
-                    ChatMessage("assistant", "".join(run.reply)),
-                    ChatMessage("user", prompts.CONTINUE_PROMPT),
-                )
-                publish(Status, stage="continuing", detail=f"part {part + 1} of at most {parts}")
-            chosen = run.calls.pick("planner", system, messages)
-            candidates = [chosen.model] if fallback is None or part else [chosen.model, fallback]
-            produced = len(run.reply)
-            for n, candidate in enumerate(candidates):
-                run.model = candidate
-                started, first, usage = time.monotonic(), None, None
-                request = ChatRequest(model=candidate, system=system, messages=messages)
-                try:
-                    async for output in within_limits(worker.stream_chat(request), self._limits):
-                        if isinstance(output, TextDelta):
-                            if first is None:
-                                first = time.monotonic()
-                                run.first_token = run.first_token or first
-                            delta = storable(output.text)
-                            run.reply.append(delta)
-                            publish(Delta, text=delta)
-                            self._handle(run, parser.feed(delta))
-                        else:
-                            usage = output
-                    break
-                except ProviderError as exc:
-                    for listener in self.call_failure_listeners:
-                        listener(str(candidate), str(exc.code))
-                    # A fallback only replaces a model that produced nothing:
-                    # two models' text is never spliced into one reply.
-                    if len(run.reply) > produced or n + 1 == len(candidates):
-                        raise
-                    publish(
-                        Status,
-                        stage="fallback",
-                        detail=f"{candidate} failed ({exc.code}); trying {candidates[n + 1]}",
-                    )
-                finally:
-                    run.calls.record("planner", str(candidate), usage, started, first)
-            new_text = "".join(run.reply[produced:])
-            asks = _asks_to_continue(new_text)
-            if not asks and parser.current_block is None:
-                break
-            if asks and not new_text.endswith("\n"):  # the next part starts a line of its own
-                run.reply.append("\n")
-                publish(Delta, text="\n")
-                self._handle(run, parser.feed("\n"))
-        self._handle(run, parser.finish())
-        run.reply_complete = True
-        if run.ops:
-            run.build_started = True
-            run.built = await run.build.finish(
-                functools.partial(self._rebuild, run),
-                max_attempts=REBUILD_ATTEMPTS,
-                on_note=lambda note: publish(Status, stage=note.stage, detail=note.detail),
-            )
-            for built in run.built:  # say which changes will never land, and why
-                if built.status == "failed":
-                    publish(
-                        ChangeEvent,
-                        change_id=built.change_id,
-                        path=built.path,
-                        op=built.op.OP,
-                        status="failed",
-                        detail=str(built.build.get("reason") or "the build failed"),
-                    )
-
-    async def _rebuild(self, run: _Run, request: RebuildRequest) -> str:
-        """One try of the builder model at a file whose proposed change did not land."""
-        system, user = rebuild_messages(request)
-        return await run.calls.text("builder", system, (ChatMessage("user", user),))
-
-    def _handle(self, run: _Run, events: list[ReplyEvent]) -> None:
-        for event in events:
-            if isinstance(event, BlockOpened):
-                self._publish(run.live, Status, stage="building", detail=event.path)
-            elif isinstance(event, OpParsed) and run.mode != "chat":
-                change_id = new_id("chg")
-                run.ops.append((change_id, event.op))
-                self._publish(
-                    run.live, ChangeEvent, change_id=change_id, path=event.op.path, op=event.op.OP
-                )
-                note = run.build.add(change_id, event.op)
-                if note is not None:
-                    self._publish(run.live, Status, stage=note.stage, detail=note.detail)
-            elif isinstance(event, ParseProblem):
-                run.problems.append(event.message)
-                self._publish(run.live, Status, stage="problem", detail=event.message)
-
-    async def _summarize(self, run: _Run, history: list[Message]) -> list[Message]:
-        """Condense the older turns once the conversation passes the plan's budget.
-
-        The summary joins the plan before the turns it keeps, in a version of its own; a
-        failed summary is reported and the plan goes on with the whole conversation.
-        """
-        recent = prompts.since_summary(history)
-        tokens = sum(estimate_tokens(m.content) for m in recent)
-        if tokens <= run.models.summary_tokens or len(recent) <= KEEP_TURNS + 1:
-            return history
-        older, kept = list(recent[:-KEEP_TURNS]), list(recent[-KEEP_TURNS:])
-        self._publish(run.live, Status, stage="summarizing", detail=f"{len(older)} messages")
         try:
-            text = clean_summary(
-                await run.calls.text(
-                    "summarizer", prompts.SUMMARIZER, prompts.summary_request(older)
-                )
-            )
-            if text is None:
-                raise PlancastError("the summarizer replied with nothing")
-        except (PlancastError, ProviderError) as exc:
-            message = exc.message if isinstance(exc, PlancastError) else str(exc)
-            self._publish(run.live, Status, stage="summary_failed", detail=message)
-            return history
-        live = run.live
-        async with self._db.begin() as conn:
-            summary = await convo.insert_message(
-                conn,
-                live.org_id,
-                live.plan_id,
-                role="summary",
-                mode=run.mode,
-                content=text,
-                stream_id=live.id,
-            )
-            kept_ids = {m.id for m in kept}
-
-            def mutate(state: versions.PlanState) -> versions.PlanState:
-                at = min(
-                    (n for n, mid in enumerate(state.messages) if mid in kept_ids),
-                    default=len(state.messages),
-                )
-                messages = (*state.messages[:at], summary.id, *state.messages[at:])
-                return dataclasses.replace(state, messages=messages)
-
-            await versions.commit(
-                conn,
-                live.org_id,
-                live.plan_id,
-                live.branch,
-                "summary",
-                f"summarized {len(older)} earlier messages",
-                mutate,
-            )
-        self._publish(run.live, Status, stage="summarized", detail=f"{len(older)} messages")
-        return [*history[: len(history) - len(recent)], summary, *kept]
-
-    async def _name(self, run: _Run) -> None:
-        """Name a plan whose name nobody chose, from its first prompt (never blocks)."""
-        live = run.live
-        async with self._db.connect() as conn:
-            draft = await plan_names.draft_name(conn, live.org_id, live.plan_id)
-            if draft is None:
-                return
-        prompt = run.first_prompt
-        if not prompt:
-            return
-        try:
-            name = clean_name(
-                await run.calls.text("namer", prompts.NAMER, prompts.name_request(prompt))
-            )
-        except (PlancastError, ProviderError):
-            name = None
-        if name is None:
-            self._publish(live, Status, stage="name_failed", detail="the plan keeps its name")
-            return
-        async with self._db.begin() as conn:
-            given = await plan_names.give_name(conn, live.org_id, live.plan_id, draft, name)
-        if given:
-            self._publish(live, Status, stage="named", detail=given)
-
-    async def _commit_message(self, run: _Run) -> None:
-        """The committer's message for this reply's changes, kept for ``apply --commit``."""
-        live = run.live
-        prompt = run.last_prompt
-        paths = sorted({op.path for _, op in run.ops})
-        try:
-            run.commit_message = clean_commit_message(
-                await run.calls.text(
-                    "committer",
-                    prompts.COMMITTER,
-                    prompts.commit_request(prompt, paths, "".join(run.reply)),
-                )
-            )
-        except (PlancastError, ProviderError):
-            run.commit_message = None
-        if run.commit_message is None:
-            self._publish(live, Status, stage="commit_message_failed", detail="")
-
-    async def _finish(self, run: _Run, status: str, error: PlancastError | None) -> None:
-        live = run.live
-        text = "".join(run.reply)
-        code = str(error.code) if error else None
-        message = error.message if error else None
-        try:
-            if not run.build_started and run.ops:  # stopped or failed: build without the model
-                run.built = await run.build.finish(None)
-            await self._eventlog.flush()
-            async with self._db.begin() as conn:
-                await record_reply(
-                    conn,
-                    live,
-                    run.mode,
-                    text,
-                    run.ops,
-                    status,
-                    run.built,
-                    reply_complete=run.reply_complete,
-                )
-                if run.calls.records:
-                    at = now()
-                    await conn.execute(
-                        usage_table.insert(),
-                        [
-                            {
-                                "id": new_id("use"),
-                                "org_id": live.org_id,
-                                "plan_id": live.plan_id,
-                                "stream_id": live.id,
-                                "model": r.model,
-                                "role": r.role,
-                                "input_tokens": r.input_tokens,
-                                "output_tokens": r.output_tokens,
-                                "first_token_ms": r.first_token_ms,
-                                "duration_ms": r.duration_ms,
-                                "created_at": at,
-                            }
-                            for r in run.calls.records
-                        ],
-                    )
-                await records.finish(
-                    conn,
-                    live.id,
-                    status=status,
-                    last_seq=live.last_seq + 1,
-                    error_code=code,
-                    error_message=message,
-                    commit_message=run.commit_message,
-                )
-            end = live.emit(
-                End, status=status, error_code=code, error_message=message, changes=len(run.ops)
-            )
-            self._eventlog.append(end)
-            await self._eventlog.flush()
-        except Exception:
-            logger.exception("stream %s could not be finalised", live.id)
-            if not live.ended:
-                live.emit(
-                    End,
-                    status="failed",
-                    error_code=ErrorCode.INTERNAL,
-                    error_message="the stream could not be saved",
-                    changes=0,
-                )
+            await run.finish(status, error)
         finally:
             self.registry.mark_ended(live.id)
-        logger.info(
-            "stream %s ended status=%s events=%d reply_chars=%d changes=%d calls=%d",
-            live.id,
-            status,
-            live.last_seq,
-            len(text),
-            len(run.ops),
-            len(run.calls.records),
-        )
+
+    def _call_failed(self, model: str, code: str) -> None:
+        for listener in self.call_failure_listeners:
+            listener(model, code)
 
     # -- recovery -------------------------------------------------------------------------
 
@@ -770,41 +459,6 @@ def _request_stop(live: LiveStream) -> bool:
     live.stop_requested = True
     live.task.cancel()
     return True
-
-
-REBUILD_ATTEMPTS = 2
-"""Times the builder model may try at one file before its build is reported as failed."""
-
-KEEP_TURNS = 2
-"""Messages a summary leaves as they are: the latest prompt and the reply before it."""
-
-
-@dataclass(slots=True, eq=False)
-class _Run:
-    """What one stream gathers as it runs, for ``_finish`` to save."""
-
-    live: LiveStream
-    mode: str
-    models: PlanModels
-    calls: RoleCalls
-    model: ModelSpec | None = None
-    reply: list[str] = field(default_factory=list)
-    ops: list[tuple[str, FileOp]] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    first_token: float | None = None
-    commit_message: str | None = None
-    first_prompt: str = ""  # the conversation's first and latest prompts, read once by ``_plan``
-    last_prompt: str = ""
-    build: ReplyBuild = field(default_factory=lambda: ReplyBuild({}))
-    built: list[BuiltChange] | None = None
-    build_started: bool = False  # a stop during the rebuilds leaves every change unbuilt
-    reply_complete: bool = False  # the planner's reply ended (whatever happens after it)
-
-
-def _asks_to_continue(text: str) -> bool:
-    """Whether the planner ended this part with the continue marker, alone on its line."""
-    tail = text.rstrip().rsplit("\n", 1)[-1].strip()
-    return tail.replace(" ", "") == prompts.CONTINUE_MARKER
 
 
 def _clip(text: str, limit: int = 80) -> str:

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from plancast.server.streams.engine import REBUILD_ATTEMPTS
+from plancast.server.streams.run import REBUILD_ATTEMPTS
 from tests.e2e.conftest import Cli
 from tests.emulator.script import Reply
 from tests.emulator.server import Emulator

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from plancast.server.streams.builds import BUILDER_SYSTEM
-from plancast.server.streams.engine import REBUILD_ATTEMPTS
+from plancast.server.streams.run import REBUILD_ATTEMPTS
 from plancast.shared import ChangeEvent, End, Status, Stop, StreamEvent
 from tests.emulator.script import Reply
 from tests.emulator.server import Emulator, RecordedRequest
