@@ -5,9 +5,12 @@ with rules narrow enough that good changes pass.
 
 Rules:
 
-1. Syntax, for the languages the standard library parses, chosen by the file name:
-   Python (``.py``, ``.pyi``; parsed to an AST by the running interpreter, nothing runs),
-   JSON (``.json``) and TOML (``.toml``). JSON files that allow comments are not checked:
+1. Syntax, for the languages a parser is at hand for, chosen by the file name: Python
+   (``.py``, ``.pyi``; parsed to an AST by the running interpreter, nothing runs), JSON
+   (``.json``) and TOML (``.toml``) with the standard library, and YAML (``.yaml``,
+   ``.yml``) where PyYAML is installed (the server has it). YAML is parsed, not loaded: a
+   tag of its own (``!Ref``) is fine, and a text holding ``{{`` is a template (Helm,
+   Ansible, Jinja), not YAML, so it is not checked. JSON files that allow comments are not checked:
    ``tsconfig*.json``, ``jsconfig*.json``, ``.eslintrc.json``, ``devcontainer.json`` and
    any ``.json`` under a ``.vscode/`` or ``.devcontainer/`` folder. A result that does not
    parse is a problem only when the text before did parse, or there was none (a new file):
@@ -50,6 +53,8 @@ Rules:
 from __future__ import annotations
 
 import ast
+import functools
+import importlib.util
 import json
 import posixpath
 import re
@@ -130,7 +135,7 @@ def validate_file(
 
 # -- rule 1: syntax ---------------------------------------------------------------------------
 
-Language = Literal["Python", "JSON", "TOML"]
+Language = Literal["Python", "JSON", "TOML", "YAML"]
 _JSONC_NAMES = re.compile(r"(?:tsconfig|jsconfig)[^/]*\.json|\.eslintrc\.json|devcontainer\.json")
 _JSONC_FOLDERS = frozenset({".vscode", ".devcontainer"})
 
@@ -141,6 +146,8 @@ def _language(path: str) -> Language | None:
         return "Python"
     if name.endswith(".toml"):
         return "TOML"
+    if name.endswith((".yaml", ".yml")):
+        return "YAML" if _have_yaml() else None
     if name.endswith(".json"):
         folders = path.lower().split("/")[:-1]
         if _JSONC_NAMES.fullmatch(name) or _JSONC_FOLDERS.intersection(folders):
@@ -149,8 +156,31 @@ def _language(path: str) -> Language | None:
     return None
 
 
+@functools.cache
+def _have_yaml() -> bool:
+    return importlib.util.find_spec("yaml") is not None
+
+
+def _yaml_error(text: str) -> int | None:
+    """As ``_parse_error``, for YAML: every document parsed to events, nothing constructed."""
+    import yaml  # only once a YAML file is checked: the client never pays for the import
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        for _ in yaml.parse(text, Loader=loader):
+            pass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        return mark.line + 1 if mark is not None else 0
+    except (yaml.YAMLError, ValueError, RecursionError, MemoryError):
+        return 0
+    return None
+
+
 def _parse_error(language: Language, text: str) -> int | None:
     """The 1-based line where ``text`` stops parsing (0 when unknown), or None if it parses."""
+    if language == "YAML":
+        return _yaml_error(text)
     try:
         if language == "Python":
             with warnings.catch_warnings():
@@ -174,7 +204,7 @@ def _parse_error(language: Language, text: str) -> int | None:
 
 def _syntax_problem(path: str, before: str | None, after: str) -> BuildProblem | None:
     language = _language(path)
-    if language is None:
+    if language is None or (language == "YAML" and "{{" in after):
         return None
     line = _parse_error(language, after)
     if line is None or (before is not None and _parse_error(language, before) is not None):

@@ -34,6 +34,8 @@ from plancast.shared._validate import (
         ("tools/devcontainer.json", "JSONC"),
         (".vscode/settings.json", "JSONC"),
         ("a/.VSCode/launch.json", "JSONC"),
+        ("deploy/app.yaml", "YAML"),
+        (".github/workflows/CI.YML", "YAML"),
         ("x.jsonc", None),
         ("a.js", None),
         ("README.md", None),
@@ -53,6 +55,9 @@ def test_the_file_name_chooses_the_parser(path: str, language: str | None) -> No
         ("a.json", '{"a": 1}\n', '{\n  "a": 1\n  "b": 2\n}\n', 3),
         ("a.toml", "a = 1\n", "a = 1\nb = ]\nc = 1\n", 2),
         ("a.toml", "a = 1\n", "a = 1\n[b\nc = 2\n", 2),
+        ("a.yaml", "a: 1\n", "a: 1\n  b: 2\n", 2),
+        ("a.yaml", "a: [1, 2]\n", "a: [1, 2\nb: 3\n", 2),
+        ("a.yml", "- x\n", "- x\n- y: z: w\n", 2),
     ],
 )
 def test_a_result_that_no_longer_parses_is_caught(
@@ -61,7 +66,9 @@ def test_a_result_that_no_longer_parses_is_caught(
     problem = _syntax_problem(path, before, after)
     assert problem is not None
     assert (problem.kind, problem.line) == ("syntax", line)
-    language = {"py": "Python", "json": "JSON", "toml": "TOML"}[path.rsplit(".", 1)[1]]
+    language = {"py": "Python", "json": "JSON", "toml": "TOML", "yaml": "YAML", "yml": "YAML"}[
+        path.rsplit(".", 1)[1]
+    ]
     assert problem.message == (
         f"{path} would not parse as {language} at line {line}; it did before the change"
     )
@@ -80,6 +87,10 @@ def test_a_result_that_no_longer_parses_is_caught(
         ("a.toml", None, "[tool]\nx = 1\n"),
         ("a.toml", "a =\n", "a =\nb =\n"),
         ("a.js", "ok();\n", "broken(;\n"),  # no parser for it
+        ("a.yaml", None, "---\na: 1\n---\nb: [2]\n"),  # several documents
+        ("stack.yaml", None, "Bucket:\n  Name: !Ref Name\n"),  # a tag of its own: parsed only
+        ("templates/svc.yaml", None, "{{- if .Values.on }}\nkind: Service\n{{- end }}\n"),
+        (".github/workflows/ci.yml", None, "run: echo ${{ secrets.X }\n"),  # a template
     ],
 )
 def test_a_result_that_parses_or_was_broken_is_not_blamed(
