@@ -87,7 +87,12 @@ def register(sub: Any) -> None:
     p.add_argument("-m", "--message", help="the commit message (implies --commit)")
     p.set_defaults(func=apply, ask_key=None)
     p = sub.add_parser("reject", help="drop pending changes (all, or only the files named)")
-    p.add_argument("paths", nargs="*", help="only these files")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        help="only these files; a file named here also loses the record of a change to it "
+        "that could not be built (`diff` stops naming it)",
+    )
     p.add_argument(
         "-p",
         "--review",

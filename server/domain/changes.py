@@ -13,8 +13,9 @@ Rules:
    object: ``status``, ``strategy``, ``attempts``, ``reason`` ...). Changes stored without
    one (older rows, or a reply recovered after a crash) are built by the client.
 3. ``set_status`` applies only pending changes. It rejects pending ones, and failed ones
-   only when they are named by id: a failed change is kept as a record of what did not
-   land until someone asks for it to go, and "reject everything" means what is pending.
+   only when they are named, by id or by path: a failed change is kept as a record of what
+   did not land (``plancast diff`` names it) until someone asks for it to go, and "reject
+   everything" means what is pending.
 """
 
 from __future__ import annotations
@@ -169,7 +170,7 @@ async def set_status(
         c
         for c in listed
         if c.status == "pending"
-        or (c.status == "failed" and status == "rejected" and ids is not None)
+        or (c.status == "failed" and status == "rejected" and (ids, paths) != (None, None))
     ]
     chosen = [
         c for c in movable if (ids is None or c.id in ids) and (paths is None or c.path in paths)

@@ -112,6 +112,13 @@ def test_a_change_that_cannot_be_built_is_reported_and_never_applied(
     assert "no pending changes" in again.stdout and NOTE in again.stderr.splitlines()
     assert (project / "app.py").read_bytes() == APP
 
+    # -- reject PATH lets the record of a failed change go; `reject` alone keeps it
+    assert "nothing to reject" in ok(cli("reject")).stdout
+    assert NOTE in ok(cli("diff")).stderr.splitlines()
+    assert "rejected app.py" in ok(cli("reject", "app.py")).stdout
+    assert "not built" not in ok(cli("diff")).stderr
+    assert (project / "app.py").read_bytes() == APP
+
     # -- a later reply: an older reply's failure is not repeated
     emulator.push(Reply(text=LATER))
     ok(cli("tell", "one more file"))

@@ -443,7 +443,7 @@ async def test_builds_are_stored_and_failed_changes_are_not_pending(conn: AsyncC
     }
 
 
-async def test_failed_changes_are_rejected_only_by_id_and_never_applied(
+async def test_failed_changes_are_rejected_only_when_named_and_never_applied(
     conn: AsyncConnection,
 ) -> None:
     live, _ = await _stored_reply(conn)
@@ -452,9 +452,11 @@ async def test_failed_changes_are_rejected_only_by_id_and_never_applied(
         await changes.set_status(conn, ORG, plan, "main", "applied", ids=["chg_0"])
     assert [c.id for c in await changes.set_status(conn, ORG, plan, "main", "applied")] == ["chg_2"]
     assert await changes.set_status(conn, ORG, plan, "main", "rejected") == []
-    assert await changes.set_status(conn, ORG, plan, "main", "rejected", paths=["src/app.py"]) == []
     moved = await changes.set_status(conn, ORG, plan, "main", "rejected", ids=["chg_1"])
     assert [c.id for c in moved] == ["chg_1"]
+    by_path = await changes.set_status(conn, ORG, plan, "main", "rejected", paths=["src/app.py"])
+    assert [c.id for c in by_path] == ["chg_0"]
+    assert await changes.list_changes(conn, ORG, plan, "main", status="failed") == []
     with pytest.raises(InvalidRequest, match="not pending: chg_nope$"):
         await changes.set_status(conn, ORG, plan, "main", "rejected", ids=["chg_nope"])
 
