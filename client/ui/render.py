@@ -301,7 +301,7 @@ class StreamRenderer:
         else:
             out.error(end.error_message or f"the stream {end.status}")
         for change in self.failed.values():
-            out.error(f"not buildable, never applied: {change.path}: {change.detail}")
+            out.error(f"not built: {change.path} — {change.detail} (never applied)")
         pending = [c for c in self.changes if c.change_id not in self.failed]
         if pending:
             paths = sorted({c.path for c in pending})

@@ -290,5 +290,5 @@ def test_a_change_whose_build_failed_is_named_with_its_reason_and_not_counted(
     term = FakeTerminal(out_tty=False, err_tty=False)
     renderer = render(term, tmp_path, events)
     assert "pending change" not in term.stdout
-    assert "not buildable, never applied: greet.py: greet.py would not parse" in term.stderr
+    assert "not built: greet.py — greet.py would not parse" in term.stderr
     assert renderer.status.changes == 0
