@@ -116,6 +116,7 @@ def test_branches_keep_their_changes_apart(cli: Cli, emulator: Emulator) -> None
     ok(cli("load", "app.py"))
     ok(cli("checkout", "-b", "experiment"))
     assert "branch experiment" in ok(cli("current"))
+    ok(cli("load", "notes.md"))  # context belongs to the branch it was loaded on
     emulator.push(Reply(text=REPLY))
     ok(cli("tell", "try it on a branch"))
     assert "+++ b/greet.py" in ok(cli("diff"))
@@ -125,13 +126,16 @@ def test_branches_keep_their_changes_apart(cli: Cli, emulator: Emulator) -> None
     ok(cli("checkout", "main"))
     assert "no pending changes" in ok(cli("diff"))
     assert "no conversation yet" in ok(cli("convo"))
-    assert "app.py" in ok(cli("ls"))  # loaded before the branch: on both
+    listed = ok(cli("ls"))
+    assert "app.py" in listed  # loaded before the branch: on both
+    assert "notes.md" not in listed  # loaded on the experiment only
 
     emulator.push(Reply(text="Only a thought on main."))
     ok(cli("chat", "and on main?"))
     ok(cli("checkout", "experiment"))
     convo = ok(cli("convo"))
     assert "try it on a branch" in convo and "and on main?" not in convo
+    assert "notes.md" in ok(cli("ls"))
 
     assert cli("delete-branch", "experiment").returncode == 1  # the current one
     ok(cli("checkout", "main"))
