@@ -377,15 +377,19 @@ class StreamService:
         return purged
 
     async def shutdown(self) -> None:
-        """Stop every running stream (they end as interrupted) and wait for them."""
+        """Stop every running stream (they end as interrupted) and wait for them.
+
+        Also for the streams that published their ``End`` and are still saving: a client has
+        seen it, so their last events must reach the database before the process goes.
+        """
         if self._lease_task is not None:
             self._lease_task.cancel()
-        running = self.registry.running()
-        for live in running:
+            await asyncio.gather(self._lease_task, return_exceptions=True)
+        for live in self.registry.running():
             live.shutting_down = True
             if live.task is not None and not live.finishing:
                 live.task.cancel()
-        await asyncio.gather(*(s.task for s in running if s.task), return_exceptions=True)
+        await asyncio.gather(*self.registry.unfinished_tasks(), return_exceptions=True)
 
     # -- the run --------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ after the end is served from memory; after that the database replays them.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from plancast.server.streams.live import LiveStream
@@ -32,6 +33,10 @@ class StreamRegistry:
 
     def running(self) -> list[LiveStream]:
         return [s for s in self._streams.values() if not s.ended]
+
+    def unfinished_tasks(self) -> list[asyncio.Task[None]]:
+        """The tasks not over yet: running streams', and those still saving after their End."""
+        return [s.task for s in self._streams.values() if s.task is not None and not s.task.done()]
 
     def _evict(self) -> None:
         horizon = time.monotonic() - self._linger_s

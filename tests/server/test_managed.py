@@ -6,8 +6,11 @@ stream is running; ``tests/e2e/test_shutdown.py`` does the same to a real server
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
+
+import pytest
 
 from plancast.server.streams.managed import SHUTTING_DOWN, StreamOutcome
 from plancast.shared import Delta, NewSeal
@@ -20,6 +23,7 @@ from tests.server.helpers import (
     collect,
     expect_error,
     openai_creds,
+    query,
     reply_text,
     send,
     start_message,
@@ -82,6 +86,32 @@ def test_drain_lets_a_stream_finish_within_the_grace_period(
     assert events[-1].status == "finished"  # type: ignore[attr-defined]
     assert server.stream_row(started.stream_id)["status"] == "finished"
     assert server.convo(plan_id)[-1]["content"] == SLOW_TEXT
+
+
+def test_drain_waits_for_a_stream_still_saving_after_its_end(
+    server: Server, plan_id: str, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that saw ``end`` must find it stored: the process may not go before it is."""
+    eventlog = server.app.state.streams._eventlog
+    real_flush = eventlog.flush
+
+    async def slow_end_flush() -> None:
+        if any(row["type"] == "end" for row in eventlog._pending):
+            await asyncio.sleep(0.5)  # the write of the end, later than the end went out
+        await real_flush()
+
+    monkeypatch.setattr(eventlog, "flush", slow_end_flush)
+    emulator.push(Reply(text="short\n"))
+    with server.connect() as ws:
+        started = start_stream(ws, start_message(plan_id, openai_creds(emulator), mode="chat"))
+        end = check_sequence(collect(ws, started.stream_id))
+        assert drain(server, grace_s=20.0) == 0
+    stored = query(
+        server.data_dir,
+        "SELECT seq, type FROM stream_events WHERE stream_id = ? ORDER BY seq DESC LIMIT 1",
+        started.stream_id,
+    )
+    assert stored == [(end.seq, "end")]
 
 
 def test_drain_interrupts_what_outlives_the_grace_period(
