@@ -175,6 +175,10 @@ class SealOffer(Message):
     def __post_init__(self) -> None:
         _check_id("request_id", self.request_id)
         _check_id("seal_id", self.seal_id)
+        if not math.isfinite(self.expires_at):
+            raise ValueError("expires_at must be a finite number")
+        if not self.public_key or not self.suite:
+            raise ValueError("public_key and suite must not be empty")
 
 
 @dataclass(frozen=True, slots=True)
@@ -608,9 +612,13 @@ def _convert(kind: str, name: str, hint: Any, value: Any) -> Any:
     if hint is float:  # JSON writes a whole number without a point: an int is a float here
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise RemoteProtocolError(f"{kind}.{name} must be a number")
-        if not math.isfinite(value):
+        try:
+            number = float(value)  # an integer too large for a float raises here
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
             raise RemoteProtocolError(f"{kind}.{name} must be a finite number")
-        return float(value)
+        return number
     expected = {str: str, int: int, bool: bool}.get(hint)
     if expected is None:  # pragma: no cover - a message declared a type the codec lacks
         raise LocalProtocolError(f"no codec for {hint!r}")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from plancast.client.api.errors import ApiError, ConnectionLost, ServerUnavailable
 from plancast.client.config import ClientConfig
@@ -27,6 +28,12 @@ from plancast.shared import (
     decode_server,
     encode,
 )
+
+ANSWER_TIMEOUT_S = 30.0
+"""How long ``new_seal`` and ``start`` wait for their answer. Both take well under a second; a
+server silent for this long is treated as a dropped connection."""
+
+_Answer = TypeVar("_Answer", SealOffer, Started)
 
 # The server's close codes (docs/protocol.md) and what they mean to a user.
 _CLOSE_CODES = {
@@ -109,12 +116,7 @@ class StreamConnection:
             ApiError: the server refused (shutting down, too many unused seals …).
         """
         self.send(NewSeal(request_id=request_id))
-        while True:
-            message = self.receive()
-            if isinstance(message, SealOffer) and message.request_id == request_id:
-                return message
-            if isinstance(message, Error):
-                raise ApiError(ErrorCode(message.code), message.message)
+        return self._answer(SealOffer, request_id)
 
     def start(self, request: StartStream) -> Started:
         """Send ``start`` and wait for ``started``.
@@ -123,9 +125,23 @@ class StreamConnection:
             ApiError: the server refused (busy branch, unknown plan, missing key …).
         """
         self.send(request)
+        return self._answer(Started, request.request_id)
+
+    def _answer(self, kind: type[_Answer], request_id: str) -> _Answer:
+        """The server's answer to the request ``request_id``, or the error it sent instead.
+
+        Raises:
+            ApiError: the server refused.
+            ConnectionLost: no answer within ``ANSWER_TIMEOUT_S`` (the caller may retry: the
+                request id makes that safe).
+        """
+        deadline = time.monotonic() + ANSWER_TIMEOUT_S
         while True:
-            message = self.receive()
-            if isinstance(message, Started) and message.request_id == request.request_id:
+            try:
+                message = self.receive(timeout=max(deadline - time.monotonic(), 0.0))
+            except TimeoutError:
+                raise ConnectionLost("the server did not answer in time") from None
+            if isinstance(message, kind) and message.request_id == request_id:
                 return message
             if isinstance(message, Error):
                 raise ApiError(ErrorCode(message.code), message.message)

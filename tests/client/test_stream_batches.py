@@ -7,17 +7,20 @@ frames; ``StreamConnection`` connects to it as it connects to plancast-server.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 from websockets.sync.server import ServerConnection, serve
 
-from plancast.client.api.errors import ApiError
+from plancast.client.api import stream as stream_api
+from plancast.client.api.errors import ApiError, ConnectionLost
 from plancast.client.api.stream import StreamConnection
 from plancast.client.config import ClientConfig
 from plancast.shared import (
     MAX_MESSAGE_BYTES,
+    SEAL_SUITE,
     SUBPROTOCOL,
     Delta,
     End,
@@ -26,6 +29,7 @@ from plancast.shared import (
     EventBatch,
     Message,
     Pong,
+    SealOffer,
     Status,
     StreamEvent,
     encode,
@@ -130,3 +134,29 @@ def test_receive_hands_over_a_batch_as_one_message() -> None:
     with scripted([encode(batch)]) as config, StreamConnection(config) as conn:
         message: Message = conn.receive(timeout=5)
     assert message == batch
+
+
+# -- answers to new_seal and start --------------------------------------------------------------
+
+
+def test_a_seal_is_matched_to_its_request_and_an_error_refuses() -> None:
+    offer = SealOffer("r2", "st_n4crwrdtayqrp13w", "key", 1790000060.125, SEAL_SUITE)
+    frames = [encode(Pong("x")), encode(offer)]
+    with scripted(frames) as config, StreamConnection(config) as conn:
+        assert conn.new_seal("r2") == offer  # what came before it is passed over
+    refused = [encode(Error(code="busy", message="too many unused seals", request_id="r3"))]
+    with scripted(refused) as config, StreamConnection(config) as conn:
+        with pytest.raises(ApiError) as info:
+            conn.new_seal("r3")
+    assert (info.value.code, info.value.message) == (ErrorCode.BUSY, "too many unused seals")
+
+
+def test_a_server_that_never_answers_is_a_lost_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(stream_api, "ANSWER_TIMEOUT_S", 0.2)
+    with scripted([]) as config, StreamConnection(config) as conn:
+        started = time.monotonic()
+        with pytest.raises(ConnectionLost):
+            conn.new_seal("r4")
+        assert time.monotonic() - started < 5

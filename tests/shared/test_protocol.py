@@ -111,16 +111,27 @@ def test_a_number_field_takes_json_integers_and_fractions(value: object, read: f
     assert offer.expires_at == read and type(offer.expires_at) is float
 
 
-@pytest.mark.parametrize("value", ["1790000000", True, None, [1], "NaN"])
+@pytest.mark.parametrize("value", ["1790000000", True, None, [1], "NaN", "BIG"])
 def test_a_number_field_refuses_anything_else(value: object) -> None:
     data = to_dict(SERVER_SAMPLES[-1]) | {"expires_at": value}
     frame = json.dumps(data)
     if value == "NaN":  # JSON has no NaN, but Python's decoder reads the bare word
         frame = frame.replace('"NaN"', "NaN")
+    if value == "BIG":  # an integer no float can hold
+        frame = frame.replace('"BIG"', "1" + "0" * 400)
     with pytest.raises(RemoteProtocolError) as info:
         decode_server(frame)
     assert info.value.code is ErrorCode.BAD_MESSAGE
     assert "seal.expires_at must be" in info.value.message
+
+
+@pytest.mark.parametrize("change", [{"public_key": ""}, {"suite": ""}, {"seal_id": "a b"}])
+def test_a_seal_offer_checks_itself(change: dict[str, str]) -> None:
+    with pytest.raises(RemoteProtocolError) as info:
+        decode_server(json.dumps(to_dict(SERVER_SAMPLES[-1]) | change))
+    assert info.value.code is ErrorCode.BAD_MESSAGE
+    with pytest.raises(ValueError, match="finite"):
+        SealOffer("r", "s", "k", float("nan"), SEAL_SUITE)
 
 
 def test_protocol_constants() -> None:
