@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,6 +126,11 @@ class StreamService:
         """
         authorize(principal, Action.WRITE)
         return await self._workers.reserve(principal)
+
+    def release_seals(self, seal_ids: Iterable[str]) -> None:
+        """Give up those of ``seal_ids`` that no start used: the socket they were asked on
+        closed, and only a start on that socket would have used them."""
+        self._workers.drop_unclaimed(seal_ids)
 
     async def start(self, principal: Principal, request: StartStream) -> StartedStream:
         """Record and launch a stream.

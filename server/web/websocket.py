@@ -103,6 +103,7 @@ class _Connection:
         self.outbound: asyncio.Queue[str] = asyncio.Queue(OUTBOUND_QUEUE)
         self.writing = asyncio.Lock()  # held around every write, so frames keep their order
         self.followers: dict[str, asyncio.Task[None]] = {}
+        self.seals: set[str] = set()  # offered here: a seal no start used goes with the socket
         self._closing: asyncio.Future[None] | None = None
 
     def end(self, code: int, reason: str) -> None:
@@ -126,6 +127,7 @@ class _Connection:
         except WebSocketDisconnect:
             pass
         finally:
+            self.service.release_seals(self.seals)
             for task in self.followers.values():
                 task.cancel()
             sender.cancel()
@@ -179,6 +181,7 @@ class _Connection:
             if isinstance(message, NewSeal):
                 request_id = message.request_id
                 seal = await self.service.new_seal(self.principal)
+                self.seals.add(seal.seal_id)
                 await self._reply(
                     SealOffer(
                         request_id=message.request_id,

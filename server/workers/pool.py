@@ -27,7 +27,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -371,15 +371,19 @@ class WorkerPool:
         reservation.worker.claimed_for = (seal_id, reservation.org_id, reservation.user_id)
         return reservation.worker, reservation.seal
 
-    def release(self, worker: Worker) -> None:
-        """A claimed worker that will not run a stream after all (a retried start)."""
-        worker.kill()
-
     def revoke_session(self, session_id: str) -> None:
         """Kill the workers of every unused seal that ``session_id`` reserved."""
         for seal_id, reservation in list(self._reserved.items()):
             if reservation.session_id == session_id:
                 del self._reserved[seal_id]
+                reservation.timer.cancel()
+                reservation.worker.kill()
+
+    def drop_unclaimed(self, seal_ids: Iterable[str]) -> None:
+        """Kill the workers of those of ``seal_ids`` no start has claimed (their socket closed)."""
+        for seal_id in seal_ids:
+            reservation = self._reserved.pop(seal_id, None)
+            if reservation is not None:
                 reservation.timer.cancel()
                 reservation.worker.kill()
 
