@@ -15,7 +15,8 @@ Rules:
 3. ``set_status`` applies only pending changes. It rejects pending ones, and failed ones
    only when they are named, by id or by path: a failed change is kept as a record of what
    did not land (``plancast diff`` names it) until someone asks for it to go, and "reject
-   everything" means what is pending.
+   everything" means what is pending. A path names the changes that touch it (a move, both
+   of its paths), and a failed build's changes go together.
 """
 
 from __future__ import annotations
@@ -149,6 +150,11 @@ async def list_changes(
     return result
 
 
+def _build_group(change: Change) -> str:
+    """The id of the last change of ``change``'s build: the one that stands for the build."""
+    return str((change.build or {}).get("result_in") or change.id)
+
+
 async def set_status(
     conn: AsyncConnection,
     org_id: str,
@@ -173,7 +179,15 @@ async def set_status(
         or (c.status == "failed" and status == "rejected" and (ids, paths) != (None, None))
     ]
     chosen = [
-        c for c in movable if (ids is None or c.id in ids) and (paths is None or c.path in paths)
+        c
+        for c in movable
+        if (ids is None or c.id in ids) and (paths is None or set(c.op.paths) & set(paths))
+    ]
+    # A failed build's changes go together: naming one lets the whole record go.
+    picked = {c.id for c in chosen}
+    groups = {_build_group(c) for c in chosen if c.status == "failed"}
+    chosen = [
+        c for c in movable if c.id in picked or (c.status == "failed" and _build_group(c) in groups)
     ]
     if ids is not None:
         unknown = set(ids) - {c.id for c in movable}

@@ -452,13 +452,33 @@ async def test_failed_changes_are_rejected_only_when_named_and_never_applied(
         await changes.set_status(conn, ORG, plan, "main", "applied", ids=["chg_0"])
     assert [c.id for c in await changes.set_status(conn, ORG, plan, "main", "applied")] == ["chg_2"]
     assert await changes.set_status(conn, ORG, plan, "main", "rejected") == []
-    moved = await changes.set_status(conn, ORG, plan, "main", "rejected", ids=["chg_1"])
-    assert [c.id for c in moved] == ["chg_1"]
-    by_path = await changes.set_status(conn, ORG, plan, "main", "rejected", paths=["src/app.py"])
-    assert [c.id for c in by_path] == ["chg_0"]
+    # chg_0 and chg_1 failed as one build of src/app.py: naming one lets both go.
+    moved = await changes.set_status(conn, ORG, plan, "main", "rejected", ids=["chg_0"])
+    assert [c.id for c in moved] == ["chg_0", "chg_1"]
     assert await changes.list_changes(conn, ORG, plan, "main", status="failed") == []
     with pytest.raises(InvalidRequest, match="not pending: chg_nope$"):
         await changes.set_status(conn, ORG, plan, "main", "rejected", ids=["chg_nope"])
+
+
+async def test_a_failed_build_is_rejected_whole_by_any_path_it_touches(
+    conn: AsyncConnection,
+) -> None:
+    project = await projects.create_project(conn, ORG, "moves")
+    plan = await plans.create_plan(conn, ORG, project.id, None)
+    live = LiveStream("st_m", ORG, plan.id, "main")
+    build, _ = build_of(
+        {"src/app.py": PY},
+        MoveFile("src/app.py", "src/main.py"),
+        EditFile("src/main.py", "    return cwd\n", "    return cwd or '.'\n"),  # not there
+    )
+    built = await build.finish(None)
+    assert [b.status for b in built] == ["failed", "failed"]
+    await record_reply(
+        conn, live, "tell", "r", [(b.change_id, b.op) for b in built], "finished", built
+    )
+    # The move's destination names the edit and, through its build, the move too.
+    moved = await changes.set_status(conn, ORG, plan.id, "main", "rejected", paths=["src/main.py"])
+    assert [c.id for c in moved] == ["chg_0", "chg_1"]
 
 
 async def test_changes_without_builds_are_stored_as_before(conn: AsyncConnection) -> None:
