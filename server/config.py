@@ -7,6 +7,7 @@ Every setting appears in ``SETTINGS`` with its help text, and ``plancast-server
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -374,6 +375,7 @@ class Settings:
         values["allowed_origins"] = tuple(
             o.strip() for o in (values["allowed_origins"] or "").split(",") if o.strip()
         )
+        _check_proxies(values["forwarded_allow_ips"])
         if values["log_level"] not in ("debug", "info", "warning", "error"):
             raise ValueError(
                 f"log_level must be debug, info, warning or error, not {values['log_level']!r}"
@@ -389,6 +391,23 @@ class Settings:
             values["smtp_password"] = _read_secret(values["smtp_password_file"])
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def _check_proxies(listed: str) -> None:
+    """Each entry of ``forwarded_allow_ips`` is ``*``, an address or a network.
+
+    uvicorn would take anything else as a name to compare literally, which never matches an
+    address: a typo would quietly stop the headers from being believed.
+    """
+    for entry in (e.strip() for e in listed.split(",")):
+        if entry == "*":
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"forwarded_allow_ips: {entry[:60]!r} is not an address, a network or *"
+            ) from None
 
 
 _CHOICES = {

@@ -183,6 +183,17 @@ def test_a_bad_log_level_names_the_setting() -> None:
         Settings.load({}, environ={"PLANCAST_LOG_LEVEL": "loud"})
 
 
+@pytest.mark.parametrize("listed", ["10.0.0.1, proxy.internal", "10.0.0.0/33", ""])
+def test_a_proxy_that_is_not_an_address_or_network_is_refused(listed: str) -> None:
+    with pytest.raises(ValueError, match="forwarded_allow_ips: .* is not an address"):
+        Settings.load({"forwarded_allow_ips": listed}, environ={})
+
+
+def test_proxies_may_be_addresses_and_networks() -> None:
+    listed = "127.0.0.1, 10.0.0.0/8,fd00::/8 , ::1"
+    assert Settings.load({"forwarded_allow_ips": listed}, environ={}).forwarded_allow_ips == listed
+
+
 @pytest.mark.parametrize(
     ("name", "raw"),
     [
