@@ -149,11 +149,6 @@ def create_app(settings: Settings) -> Starlette:
         )
         connections = Connections()
         app.state.connections = connections
-        sweeping = (
-            asyncio.create_task(connections.sweep_every(engine), name="plancast-session-sweep")
-            if settings.mode == "team"
-            else None
-        )
 
         def end_sessions_here(session_ids: list[str]) -> None:
             for session_id in session_ids:
@@ -221,6 +216,11 @@ def create_app(settings: Settings) -> Starlette:
 
         app.state.org_shredded = org_shredded
         app.state.throttle = Throttle()
+        sweeping = (
+            asyncio.create_task(connections.sweep_every(engine), name="plancast-session-sweep")
+            if settings.mode == "team"
+            else None
+        )
         logger.info("plancast server ready on %s:%d", settings.host, settings.port)
         try:
             yield

@@ -9,8 +9,9 @@ Rules:
    (``.py``, ``.pyi``; parsed to an AST by the running interpreter, nothing runs), JSON
    (``.json``) and TOML (``.toml``) with the standard library, and YAML (``.yaml``,
    ``.yml``) where PyYAML is installed (the server has it). YAML is parsed, not loaded: a
-   tag of its own (``!Ref``) is fine, and a text holding ``{{`` is a template (Helm,
-   Ansible, Jinja), not YAML, so it is not checked. JSON files that allow comments are not checked:
+   tag of its own (``!Ref``) is fine, and a new file holding ``{{`` is taken for a template
+   (Helm, Ansible, Jinja), not YAML, so it is not checked (an existing template did not
+   parse before, so it is not blamed either). JSON files that allow comments are not checked:
    ``tsconfig*.json``, ``jsconfig*.json``, ``.eslintrc.json``, ``devcontainer.json`` and
    any ``.json`` under a ``.vscode/`` or ``.devcontainer/`` folder. A result that does not
    parse is a problem only when the text before did parse, or there was none (a new file):
@@ -204,8 +205,8 @@ def _parse_error(language: Language, text: str) -> int | None:
 
 def _syntax_problem(path: str, before: str | None, after: str) -> BuildProblem | None:
     language = _language(path)
-    if language is None or (language == "YAML" and "{{" in after):
-        return None
+    if language is None or (language == "YAML" and before is None and "{{" in after):
+        return None  # a new YAML file with ``{{`` is a template; an old one had to parse before
     line = _parse_error(language, after)
     if line is None or (before is not None and _parse_error(language, before) is not None):
         return None

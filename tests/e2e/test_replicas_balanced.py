@@ -109,7 +109,7 @@ def test_tell_works_whichever_replica_each_connection_reaches(
 def test_ps_connect_and_stop_through_either_replica(balanced_cli: Cli, emulator: Emulator) -> None:
     cli = balanced_cli
     ok(cli("new"))
-    emulator.push(Reply(text=SLOW, chunk_chars=10, trickle=0.03))
+    emulator.push(Reply(text=SLOW, chunk_chars=5, trickle=0.05))  # ~4 s: still running at `ps`
     stream_id = ok(cli("tell", "--bg", "go slowly")).strip()
     assert stream_id.startswith("st_")
     listing = ok(cli("ps"))

@@ -58,6 +58,7 @@ def test_the_file_name_chooses_the_parser(path: str, language: str | None) -> No
         ("a.yaml", "a: 1\n", "a: 1\n  b: 2\n", 2),
         ("a.yaml", "a: [1, 2]\n", "a: [1, 2\nb: 3\n", 2),
         ("a.yml", "- x\n", "- x\n- y: z: w\n", 2),
+        ("ci.yml", "a: ${{ x }}\n", "a: ${{ x }}\n  b: 2\n", 2),  # parsed before: checked
     ],
 )
 def test_a_result_that_no_longer_parses_is_caught(
