@@ -565,11 +565,17 @@ def test_applying_and_rejecting_keep_no_file_text_with_their_idempotency_keys(
     server: Server, ids: Ids
 ) -> None:
     plan = f"/api/v1/plans/{ids.plan_id}"
+    texts = []
     for route, key in (("apply", "apply-key-000001"), ("reject", "reject-key-00001")):
-        response = server.post(f"{plan}/changes/{route}", {}, headers={"Idempotency-Key": key})
+        headers = {"Idempotency-Key": key}
+        response = server.post(f"{plan}/changes/{route}", {}, headers=headers)
         assert response.status_code == 200
         assert "return 42" not in response.text and "new line" not in response.text
+        # What is kept for a retry is that response: ids and paths, and no file text.
+        retried = server.post(f"{plan}/changes/{route}", {}, headers=headers)
+        assert retried.json() == response.json()
+        texts.append(response.text)
+    assert "src/app.py" in texts[0]  # the ids and paths are there
     stored = query(server.data_dir, "SELECT body FROM idempotency_keys")
     assert len(stored) == 2
-    assert all("return 42" not in body and "new line" not in body for (body,) in stored)
-    assert any("src/app.py" in body for (body,) in stored)  # the ids and paths are there
+    assert all(body.startswith("pce1:") for (body,) in stored)  # and encrypted at rest
