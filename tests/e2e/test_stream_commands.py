@@ -60,10 +60,15 @@ def test_ctrl_c_without_a_terminal_stops(cli: Cli, emulator: Emulator) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(1.5)
+    # Interrupt once the stream runs (a loaded machine can take over a second to start it):
+    # its header is the first line on stderr.
+    assert child.stderr is not None
+    header = child.stderr.readline()
+    assert header.startswith("stream st_"), header
+    time.sleep(0.5)
     child.send_signal(subprocess.signal.SIGINT)  # type: ignore[attr-defined]
     out, err = child.communicate(timeout=30)
-    assert child.returncode == 1, err
+    assert child.returncode == 1, (out, err)
     assert "stopped" in err
     assert "stopped" in ok(cli("ps"))
 
