@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 
@@ -59,6 +60,9 @@ def test_ctrl_c_without_a_terminal_stops(cli: Cli, emulator: Emulator) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C reaches a command as a shell starts it. A test run started in the background
+        # (`cmd &` without job control) ignores SIGINT, and its children would inherit that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     # Interrupt once the stream runs (a loaded machine can take over a second to start it):
     # its header is the first line on stderr.
@@ -66,7 +70,7 @@ def test_ctrl_c_without_a_terminal_stops(cli: Cli, emulator: Emulator) -> None:
     header = child.stderr.readline()
     assert header.startswith("stream st_"), header
     time.sleep(0.5)
-    child.send_signal(subprocess.signal.SIGINT)  # type: ignore[attr-defined]
+    child.send_signal(signal.SIGINT)
     out, err = child.communicate(timeout=30)
     assert child.returncode == 1, (out, err)
     assert "stopped" in err
