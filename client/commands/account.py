@@ -37,6 +37,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from plancast.client.commands._args import list_or
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -81,14 +83,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=signout)
 
     p = sub.add_parser("sessions", help="the account's sessions: `sessions`, `sessions revoke ID`")
-    p.add_argument(
-        "action",
-        nargs="?",
-        default="list",
-        choices=SESSION_ACTIONS,
-        metavar="ACTION",
-        help="list (the default), or revoke ID",
-    )
+    list_or(p, SESSION_ACTIONS, "list (the default), or revoke ID")
     p.add_argument("session_id", nargs="?", metavar="ID", help="the session to end")
     p.add_argument("--json", action="store_true", help="`list` as JSON, for scripts")
     p.set_defaults(func=sessions)

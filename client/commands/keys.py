@@ -23,6 +23,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from plancast.client.commands._args import list_or
+
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
 
@@ -43,14 +45,7 @@ def register(sub: Any) -> None:
         "asks for the key with a hidden prompt, or reads it from stdin when stdin is not a "
         "terminal. An environment variable that is set wins over the keyring.",
     )
-    p.add_argument(
-        "action",
-        nargs="?",
-        default="list",
-        choices=ACTIONS,
-        metavar="ACTION",
-        help="list (the default), set PROVIDER, or rm PROVIDER",
-    )
+    list_or(p, ACTIONS, "list (the default), set PROVIDER, or rm PROVIDER")
     p.add_argument(
         "provider",
         nargs="?",

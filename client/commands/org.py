@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from plancast.client.commands._args import list_or
+
 if TYPE_CHECKING:
     from plancast.client.session import Session
     from plancast.shared import PlancastError
@@ -30,14 +32,7 @@ INVITE_ACTIONS = ("list", "cancel")
 
 def register(sub: Any) -> None:
     p = sub.add_parser("org", help="your orgs on a team server; `org switch ORG` picks one")
-    p.add_argument(
-        "action",
-        nargs="?",
-        default="list",
-        choices=ORG_ACTIONS,
-        metavar="ACTION",
-        help="list (the default), or switch ORG",
-    )
+    list_or(p, ORG_ACTIONS, "list (the default), or switch ORG")
     p.add_argument("org", nargs="?", metavar="ORG", help="an org's id or name (`plancast org`)")
     p.set_defaults(func=org)
 
@@ -45,14 +40,7 @@ def register(sub: Any) -> None:
         "members",
         help="the org's members: `members`, `members role MEMBER ROLE`, `members remove MEMBER`",
     )
-    p.add_argument(
-        "action",
-        nargs="?",
-        default="list",
-        choices=MEMBER_ACTIONS,
-        metavar="ACTION",
-        help="list (the default), role MEMBER ROLE, or remove MEMBER",
-    )
+    list_or(p, MEMBER_ACTIONS, "list (the default), role MEMBER ROLE, or remove MEMBER")
     p.add_argument("member", nargs="?", metavar="MEMBER", help="a user id or email address")
     p.add_argument("role", nargs="?", choices=ROLES, metavar="ROLE", help=", ".join(ROLES))
     p.add_argument("-y", "--yes", action="store_true", help="`remove` without asking")
@@ -67,14 +55,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=invite)
 
     p = sub.add_parser("invites", help="the org's pending invites; `invites cancel ID`")
-    p.add_argument(
-        "action",
-        nargs="?",
-        default="list",
-        choices=INVITE_ACTIONS,
-        metavar="ACTION",
-        help="list (the default), or cancel ID",
-    )
+    list_or(p, INVITE_ACTIONS, "list (the default), or cancel ID")
     p.add_argument("invite_id", nargs="?", metavar="ID", help="an invite's id or email address")
     p.add_argument("--json", action="store_true", help="`list` as JSON, for scripts")
     p.set_defaults(func=invites)
