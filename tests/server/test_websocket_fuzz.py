@@ -33,6 +33,7 @@ from starlette.testclient import WebSocketDenialResponse, WebSocketTestSession
 from plancast.shared import (
     CLIENT_MESSAGES,
     MAX_MESSAGE_BYTES,
+    SEAL_SUITE,
     SERVER_MESSAGES,
     Attach,
     End,
@@ -40,10 +41,12 @@ from plancast.shared import (
     ErrorCode,
     EventBatch,
     Message,
+    NewSeal,
     Ping,
     Pong,
     ProviderCredentials,
     RemoteProtocolError,
+    SealOffer,
     StartStream,
     Stop,
     StreamEvent,
@@ -317,6 +320,14 @@ def exchange(known: Known, frame: str | bytes) -> None:
             assert error.code == (ErrorCode.CONFLICT if ended else ErrorCode.NOT_FOUND), error
             assert error.stream_id == message.stream_id
             assert ping_is_next(ws) == []
+        elif isinstance(message, NewSeal):
+            # Granted to any user who may write, a seal a connection: each connection here
+            # closes before the next, and its unused seal goes with it.
+            offer = receive(ws)
+            assert isinstance(offer, SealOffer), offer
+            assert (offer.request_id, offer.suite) == (message.request_id, SEAL_SUITE)
+            assert offer.seal_id.startswith("st_") and offer.seal_id not in known.stream_ids
+            assert ping_is_next(ws) == []
         else:
             assert isinstance(message, StartStream), message
             error = receive(ws)
@@ -439,6 +450,11 @@ def test_frames_far_over_the_limit_get_message_too_large(known: Known) -> None:
 
 def test_a_lone_surrogate_escape_does_not_break_the_connection(known: Known) -> None:
     exchange(known, '{"type": "ping", "nonce": "\\ud800"}')
+
+
+def test_a_seal_request_the_fuzz_can_draw_gets_its_seal(known: Known) -> None:
+    """The case the generators found: a ``new_seal`` whose request id looks like a stream id."""
+    exchange(known, '{"type": "new_seal", "request_id": "st_72qmt335q7bqb4mj"}')
 
 
 def test_attach_after_beyond_64_bits_to_a_stored_stream_gets_its_end(known: Known) -> None:
